@@ -1,0 +1,56 @@
+"""The ``causalmixft`` command line.
+
+Each subcommand lives in its own module, imported only when that subcommand runs,
+so ``causalmixft sample`` never pays for importing torch or tabpfn. A subcommand
+module supplies two functions::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int: ...
+
+and one row in ``SUBCOMMANDS`` below. The CLI maps flags onto library calls and
+holds no logic of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("finetune._cli_demo", "run the main job offline on the embedded defaults"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="causalmixft",
+        description="Causal data augmentation for tabular foundation models.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        # argparse needs the arguments now; the module import is cheap for all but the
+        # heavy work, which each module defers to `run`.
+        module = importlib.import_module(module_name)
+        module.add_arguments(sp)
+        sp.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``causalmixft`` console script."""
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
