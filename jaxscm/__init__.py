@@ -1,0 +1,52 @@
+"""jaxscm: structural causal models as pure-JAX PyTrees.
+
+Fitted causal mechanisms (linear, logistic/softmax, tree ensembles, MLPs, empirical
+and parametric noise, post-nonlinear links) held as immutable PyTrees of arrays, with
+pure, jit-able and vmap-able sampling and interventions. The core imports only jax,
+numpy, numpyro and jaxtyping; the fitting front end (causal discovery, DoWhy fitting,
+distillation) imports its heavy dependencies only when called.
+
+Examples:
+  >>> import jax
+  >>> import jaxscm
+  >>> scm = jaxscm.random_scm(jax.random.key(0), 30)
+  >>> x = jax.jit(jaxscm.sample, static_argnums=2)(jax.random.key(1), scm, 1000)
+  >>> x.shape
+  (1000, 30)
+"""
+
+from jaxscm._io import FormatError, load, save
+from jaxscm._linear import Linear
+from jaxscm._mechanisms import Additive, Classifier, Constant, Mechanism, Root
+from jaxscm._mlp import MLP
+from jaxscm._noise import PARAMETRIC_FAMILIES, Empirical, Parametric, gaussian
+from jaxscm._random import random_scm
+from jaxscm._sample import do, propagate, sample, sample_noise
+from jaxscm._schema import Column
+from jaxscm._scm import SCM
+from jaxscm._tree import TreeEnsemble
+
+__all__ = [
+    "MLP",
+    "PARAMETRIC_FAMILIES",
+    "SCM",
+    "Additive",
+    "Classifier",
+    "Column",
+    "Constant",
+    "Empirical",
+    "FormatError",
+    "Linear",
+    "Mechanism",
+    "Parametric",
+    "Root",
+    "TreeEnsemble",
+    "do",
+    "gaussian",
+    "load",
+    "propagate",
+    "random_scm",
+    "sample",
+    "sample_noise",
+    "save",
+]

@@ -1,0 +1,213 @@
+"""Saving and loading models as arrays plus JSON, never pickle.
+
+A model file is one `.npz` archive. Its arrays are the model's leaves; one extra
+uint8 array, `__jaxscm__`, holds UTF-8 JSON with the format version, the tree of
+registered classes with their static fields, and the dtype, shape and sha256 of every
+array. Loading rebuilds only classes registered in `jaxscm` (by name), re-runs their
+constructors (so every invariant, acyclicity included, is checked again) and refuses
+files whose version, shapes or hashes do not match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxscm._pytree import REGISTRY
+from jaxscm._schema import Column
+
+FORMAT = "jaxscm"
+FORMAT_VERSION = 1
+_META_KEY = "__jaxscm__"
+
+class FormatError(ValueError):
+    """A model file that is not a valid jaxscm file: corrupted, truncated, tampered
+    with, or written by an incompatible version."""
+
+def save(path: str | os.PathLike[str], model: Any) -> Path:
+    """Writes a model (an `SCM`, an ensemble, or any registered jaxscm PyTree).
+
+    The write is atomic: the data goes to a temporary file in the same folder, which
+    is renamed over `path` only once complete, so an interrupted save leaves no
+    partial file under the target name.
+
+    Args:
+      path: the file to write; ".npz" is appended if it has no suffix.
+      model: the model.
+
+    Returns:
+      The path written.
+
+    Examples:
+      >>> import jax, tempfile, os
+      >>> from jaxscm import random_scm
+      >>> d = tempfile.mkdtemp()
+      >>> save(os.path.join(d, "m.npz"), random_scm(jax.random.key(0), 3)).name
+      'm.npz'
+    """
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".npz")
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(model, "a", arrays)
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "tree": tree,
+        "arrays": {
+            k: {"dtype": str(v.dtype), "shape": list(v.shape), "sha256": _sha(v)}
+            for k, v in arrays.items()
+        },
+    }
+    blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays, **{_META_KEY: blob})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Reads a model written by `save`.
+
+    Args:
+      path: the file.
+
+    Returns:
+      The model, with jax arrays as leaves.
+
+    Raises:
+      FileNotFoundError: no such file.
+      FormatError: the file is corrupted, truncated, of another format or version, or
+        describes an invalid model (the message says which check failed).
+
+    Examples:
+      >>> import jax, tempfile, os
+      >>> from jaxscm import random_scm
+      >>> p = save(os.path.join(tempfile.mkdtemp(), "m"), random_scm(jax.random.key(0), 3))
+      >>> load(p).nodes
+      ('x0', 'x1', 'x2')
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no jaxscm model file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            contents = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
+        raise FormatError(
+            f"{path} is not a readable jaxscm model file (corrupted or truncated?): {err}"
+        ) from err
+    if _META_KEY not in contents:
+        raise FormatError(f"{path} has no {_META_KEY} metadata: not a jaxscm model file")
+    try:
+        meta = json.loads(contents.pop(_META_KEY).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise FormatError(f"{path}: metadata is not valid JSON: {err}") from err
+    if meta.get("format") != FORMAT:
+        raise FormatError(f"{path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
+    if meta.get("version") != FORMAT_VERSION:
+        raise FormatError(
+            f"{path}: format version {meta.get('version')!r} is not supported by this "
+            f"jaxscm (reads version {FORMAT_VERSION}); re-save it with a matching version"
+        )
+    described = meta.get("arrays", {})
+    if set(described) != set(contents):
+        raise FormatError(
+            f"{path}: arrays {sorted(set(contents) ^ set(described))} are missing or "
+            f"unexpected"
+        )
+    for k, info in described.items():
+        v = contents[k]
+        if str(v.dtype) != info["dtype"] or list(v.shape) != info["shape"]:
+            raise FormatError(
+                f"{path}: array {k} is {v.dtype}{list(v.shape)}, metadata says "
+                f"{info['dtype']}{info['shape']}"
+            )
+        if _sha(v) != info["sha256"]:
+            raise FormatError(f"{path}: array {k} fails its checksum (corrupted file)")
+    try:
+        return _decode(meta["tree"], contents)
+    except FormatError:
+        raise
+    except (ValueError, TypeError, KeyError) as err:
+        raise FormatError(f"{path}: describes an invalid model: {err}") from err
+
+def _sha(a: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+def _encode(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
+    if type(obj).__name__ in REGISTRY and REGISTRY[type(obj).__name__] is type(obj):
+        static, leaves = {}, {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get("static", False):
+                static[f.name] = _encode_static(value)
+            else:
+                leaves[f.name] = _encode(value, f"{prefix}.{f.name}", arrays)
+        return {"type": type(obj).__name__, "static": static, "leaves": leaves}
+    if isinstance(obj, (tuple, list)):
+        return {"seq": [_encode(v, f"{prefix}.{i}", arrays) for i, v in enumerate(obj)]}
+    if obj is None:
+        return None
+    if isinstance(obj, (jax.Array, np.ndarray, np.generic, float, int, bool)):
+        arr = np.asarray(obj)
+        if arr.dtype == object:
+            raise TypeError(f"cannot save object array at {prefix}")
+        arrays[prefix] = arr
+        return {"array": prefix}
+    raise TypeError(f"cannot save a {type(obj).__name__} at {prefix}: not a jaxscm type")
+
+def _encode_static(value: Any) -> Any:
+    if isinstance(value, Column):
+        return {"column": value.to_json()}
+    if isinstance(value, (tuple, list)):
+        return {"seq": [_encode_static(v) for v in value]}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot save static value {value!r} of type {type(value).__name__}")
+
+def _decode_static(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "column" in value:
+            return Column.from_json(value["column"])
+        if "seq" in value:
+            return tuple(_decode_static(v) for v in value["seq"])
+        raise FormatError(f"unknown static entry {sorted(value)}")
+    return value
+
+def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if node is None:
+        return None
+    if not isinstance(node, dict):
+        raise FormatError(f"unexpected entry {node!r} in the model tree")
+    if "array" in node:
+        return jnp.asarray(arrays[node["array"]])
+    if "seq" in node:
+        return tuple(_decode(v, arrays) for v in node["seq"])
+    if "type" in node:
+        cls = REGISTRY.get(node["type"])
+        if cls is None:
+            raise FormatError(
+                f"unknown model class {node['type']!r}; this jaxscm knows {sorted(REGISTRY)}"
+            )
+        kwargs = {k: _decode_static(v) for k, v in node.get("static", {}).items()}
+        kwargs.update({k: _decode(v, arrays) for k, v in node.get("leaves", {}).items()})
+        return cls(**kwargs)
+    raise FormatError(f"unexpected entry with keys {sorted(node)} in the model tree")
+
