@@ -15,6 +15,7 @@ Examples:
   (1000, 30)
 """
 
+from jaxscm._ensemble import Ensemble, stack
 from jaxscm._io import FormatError, load, save
 from jaxscm._linear import Linear
 from jaxscm._mechanisms import Additive, Classifier, Constant, Mechanism, Root
@@ -35,6 +36,7 @@ __all__ = [
     "Column",
     "Constant",
     "Empirical",
+    "Ensemble",
     "FormatError",
     "Linear",
     "Mechanism",
@@ -49,4 +51,5 @@ __all__ = [
     "sample",
     "sample_noise",
     "save",
+    "stack",
 ]

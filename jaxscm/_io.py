@@ -191,7 +191,7 @@ def _decode_static(value: Any) -> Any:
         raise FormatError(f"unknown static entry {sorted(value)}")
     return value
 
-def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
+def _decode(node: Any, arrays: dict[str, np.ndarray], *, batched: bool = False) -> Any:
     if node is None:
         return None
     if not isinstance(node, dict):
@@ -199,15 +199,32 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
     if "array" in node:
         return jnp.asarray(arrays[node["array"]])
     if "seq" in node:
-        return tuple(_decode(v, arrays) for v in node["seq"])
+        return tuple(_decode(v, arrays, batched=batched) for v in node["seq"])
     if "type" in node:
         cls = REGISTRY.get(node["type"])
         if cls is None:
             raise FormatError(
                 f"unknown model class {node['type']!r}; this jaxscm knows {sorted(REGISTRY)}"
             )
+        # Fields a class lists in `_batched_fields` hold mechanisms stacked along a
+        # leading member axis: single-instance constructors would reject their shapes,
+        # so they are rebuilt structurally and the owner validates them as a whole.
+        inner = set(getattr(cls, "_batched_fields", ()))
         kwargs = {k: _decode_static(v) for k, v in node.get("static", {}).items()}
-        kwargs.update({k: _decode(v, arrays) for k, v in node.get("leaves", {}).items()})
+        kwargs.update(
+            {
+                k: _decode(v, arrays, batched=batched or k in inner)
+                for k, v in node.get("leaves", {}).items()
+            }
+        )
+        if batched:
+            obj = object.__new__(cls)
+            for name, value in kwargs.items():
+                object.__setattr__(obj, name, value)
+            missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs]
+            if missing:
+                raise FormatError(f"{node['type']} entry lacks fields {missing}")
+            return obj
         return cls(**kwargs)
     raise FormatError(f"unexpected entry with keys {sorted(node)} in the model tree")
 

@@ -8,11 +8,16 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from jaxscm._ensemble import (
+    Ensemble,
+    ensemble_propagate,
+    ensemble_sample_noise,
+)
 from jaxscm._mechanisms import Constant
 from jaxscm._scm import SCM
 
 
-def sample_noise(key: jax.Array, scm: SCM, n: int) -> Float[Array, "n d"]:
+def sample_noise(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*k n d"]:
     """Draws every node's exogenous noise.
 
     Node `i` draws with `jax.random.fold_in(key, i)`, so a node's noise does not depend
@@ -24,7 +29,8 @@ def sample_noise(key: jax.Array, scm: SCM, n: int) -> Float[Array, "n d"]:
       n: number of rows (static under jit).
 
     Returns:
-      (n, d) noise, column `i` for node `i`.
+      (n, d) noise, column `i` for node `i`; for an `Ensemble`, (k, n, d) in its
+      canonical column order.
 
     Examples:
       >>> import jax
@@ -33,6 +39,8 @@ def sample_noise(key: jax.Array, scm: SCM, n: int) -> Float[Array, "n d"]:
       >>> sample_noise(jax.random.key(1), scm, 3).shape
       (3, 4)
     """
+    if isinstance(scm, Ensemble):
+        return ensemble_sample_noise(key, scm, n)
     cols = [
         mech.sample_noise(jax.random.fold_in(key, i), n)
         for i, mech in enumerate(scm.mechanisms)
@@ -40,15 +48,16 @@ def sample_noise(key: jax.Array, scm: SCM, n: int) -> Float[Array, "n d"]:
     return jnp.stack(cols, axis=1)
 
 
-def propagate(scm: SCM, noise: Float[Array, "n d"]) -> Float[Array, "n d"]:
+def propagate(scm: SCM | Ensemble, noise: Float[Array, "*k n d"]) -> Float[Array, "*k n d"]:
     """Pushes given noise through the mechanisms in topological order.
 
     Args:
       scm: the model.
-      noise: (n, d) noise, as `sample_noise` returns it (classifier nodes take U(0, 1)).
+      noise: (n, d) noise, as `sample_noise` returns it (classifier nodes take U(0, 1));
+        (k, n, d) for an `Ensemble`.
 
     Returns:
-      (n, d) node values.
+      Node values, shaped like `noise`.
 
     Examples:
       >>> import jax, jax.numpy as jnp
@@ -59,6 +68,8 @@ def propagate(scm: SCM, noise: Float[Array, "n d"]) -> Float[Array, "n d"]:
       ...                      sample(key, scm, 5)))
       True
     """
+    if isinstance(scm, Ensemble):
+        return ensemble_propagate(scm, noise)
     n = noise.shape[0]
     cols: list[jax.Array] = []
     for i, (mech, pa) in enumerate(zip(scm.mechanisms, scm.parents, strict=True)):
@@ -70,8 +81,8 @@ def propagate(scm: SCM, noise: Float[Array, "n d"]) -> Float[Array, "n d"]:
     return jnp.stack(cols, axis=1)
 
 
-def sample(key: jax.Array, scm: SCM, n: int) -> Float[Array, "n d"]:
-    """Draws `n` rows from the model.
+def sample(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*k n d"]:
+    """Draws `n` rows from the model (from each member of an ensemble).
 
     Pure and jit-able; `n` must be static (`jax.jit(sample, static_argnums=2)`). To
     batch over keys use `jax.vmap(sample, in_axes=(0, None, None))`; over models with
@@ -84,7 +95,8 @@ def sample(key: jax.Array, scm: SCM, n: int) -> Float[Array, "n d"]:
 
     Returns:
       (n, d) samples, columns in node (topological) order; categorical columns hold
-      integer codes as floats.
+      integer codes as floats. For an `Ensemble` of k members, (k, n, d) with columns
+      in `ensemble.columns` order.
 
     Examples:
       >>> import jax

@@ -1,0 +1,357 @@
+"""Ensembles of SCMs over different DAGs, as structure-as-data.
+
+CausalMixFT samples from many plausible DAGs of the same table. `stack` turns k
+single-DAG `SCM`s over the same columns into one `Ensemble` whose graph is data, so
+one compiled function samples all members with `vmap` and picking other members or
+drawing fresh noise never recompiles.
+
+Layout. Member b runs its nodes in its own topological order; `order[b, t]` is the
+canonical column at its position t, `parent_pos[b, t]` the positions of that node's
+parents (padded, with `parent_mask`). At every position the members' mechanisms are
+grouped by structure (mechanism classes, static fields, array shapes); each group is
+stored once with a leading member axis, and `group[b, t]` says which group member b
+uses there. A position evaluates each of its (few) groups for every member and selects
+per member, so the cost is d steps of at most G group evaluations, with no iteration
+to a fixed point. To keep G small, mechanisms are first brought to canonical forms
+that compute exactly the same values:
+
+* a `Root(noise)` becomes `Additive(Linear(0, 0), noise)` (0 + noise is exact);
+* linear and MLP inputs are zero-padded to the widest parent set (padded parent
+  values are masked to 0, and 0 * 0 adds nothing);
+* tree ensembles are padded to common tree/node counts with zero-valued self-looping
+  trees, means become sums of pre-divided values, and the loop runs to the deepest.
+
+Noise for canonical column c of member b is drawn with `fold_in(fold_in(key, b), c)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
+
+from jaxscm._linear import Linear
+from jaxscm._mechanisms import Additive, Classifier, Root
+from jaxscm._mlp import MLP
+from jaxscm._pytree import pytree_dataclass, static
+from jaxscm._schema import Column
+from jaxscm._scm import SCM
+from jaxscm._tree import TreeEnsemble
+
+
+@pytree_dataclass
+class Ensemble:
+    """k SCMs over the same columns with different DAGs, stacked as data.
+
+    Build one with `stack`; sample with `jaxscm.sample(key, ensemble, n)`, which
+    returns (k, n, d) in `ensemble.columns` order.
+
+    Attributes:
+      groups: per position t, the stacked mechanism groups (leading axis k).
+      group: (k, d) the group each member uses at each position.
+      order: (k, d) canonical column index at each position.
+      parent_pos: (k, d, p_max) positions of the parents, padded.
+      parent_mask: (k, d, p_max) which parent slots are real.
+      adjacency: (k, d, d) canonical adjacency, `A[b, i, j] = 1` for i -> j.
+      columns: the canonical columns.
+      n_inputs: per position and group, how many parent slots the group reads.
+    """
+
+    groups: tuple[tuple[Any, ...], ...]
+    group: Int[Array, "k d"]
+    order: Int[Array, "k d"]
+    parent_pos: Int[Array, "k d p"]
+    parent_mask: Bool[Array, "k d p"]
+    adjacency: Int[Array, "k d d"]
+    columns: tuple[Column, ...] = static()
+    n_inputs: tuple[tuple[int, ...], ...] = static()
+
+    _batched_fields = ("groups",)  # for `load`: these leaves carry a member axis
+
+    def __post_init__(self) -> None:
+        k, d = jnp.shape(self.group)
+        if d != len(self.columns) or len(self.groups) != d or len(self.n_inputs) != d:
+            raise ValueError(
+                f"Ensemble: {len(self.columns)} columns but group table {jnp.shape(self.group)}, "
+                f"{len(self.groups)} positions"
+            )
+        order = np.asarray(self.order)
+        if order.shape != (k, d) or not (np.sort(order, axis=1) == np.arange(d)).all():
+            raise ValueError("Ensemble.order must hold a permutation of the columns per member")
+        ppos, pmask = np.asarray(self.parent_pos), np.asarray(self.parent_mask)
+        if ppos.shape[:2] != (k, d) or pmask.shape != ppos.shape:
+            raise ValueError("Ensemble.parent_pos/parent_mask have inconsistent shapes")
+        position = np.arange(d)[None, :, None]
+        bad = pmask & ((ppos < 0) | (ppos >= position))
+        if bad.any():
+            b, t, _ = np.argwhere(bad)[0]
+            name = self.columns[int(order[b, t])].name
+            raise ValueError(
+                f"Ensemble member {b}, column {name!r}: a parent does not precede it in "
+                f"the member's order, so the graph would be cyclic"
+            )
+        group = np.asarray(self.group)
+        for t in range(d):
+            if len(self.n_inputs[t]) != len(self.groups[t]):
+                raise ValueError(f"Ensemble position {t}: n_inputs does not match the groups")
+            if group[:, t].min() < 0 or group[:, t].max() >= len(self.groups[t]):
+                raise ValueError(f"Ensemble position {t}: group index out of range")
+            for g in self.groups[t]:
+                if any(jnp.shape(x)[:1] != (k,) for x in jax.tree.leaves(g)):
+                    raise ValueError(
+                        f"Ensemble position {t}: a group lacks the leading member axis {k}"
+                    )
+        try:
+            jax.eval_shape(lambda e: ensemble_sample(jax.random.key(0), e, 2), self)
+        except Exception as err:  # any shape inconsistency inside a group
+            raise ValueError(f"Ensemble mechanisms are inconsistent: {err}") from err
+
+    @property
+    def n_members(self) -> int:
+        """Number of member SCMs k."""
+        return int(self.group.shape[0])
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """Column names in canonical order."""
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of columns d."""
+        return len(self.columns)
+
+    @property
+    def target(self) -> int | None:
+        """Canonical index of the target column, or None."""
+        for i, c in enumerate(self.columns):
+            if c.is_target:
+                return i
+        return None
+
+
+def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> Ensemble:
+    """Stacks SCMs over the same columns (and different DAGs) into an `Ensemble`.
+
+    Args:
+      scms: k >= 1 models whose columns are the same set (same names, kinds,
+        categories and target flag), in any topological orders.
+      columns: the canonical column order of the samples; defaults to the first
+        model's node order. Pass the table's own column order to get samples laid out
+        like the table.
+
+    Returns:
+      The ensemble.
+
+    Raises:
+      ValueError: naming the member and column, when the models' columns differ.
+
+    Examples:
+      >>> import jax
+      >>> from jaxscm import random_scm, sample
+      >>> a = random_scm(jax.random.key(0), 4)
+      >>> b = random_scm(jax.random.key(1), 4)
+      >>> sample(jax.random.key(2), stack([a, b]), 8).shape
+      (2, 8, 4)
+    """
+    scms = list(scms)
+    if not scms:
+        raise ValueError("stack needs at least one SCM")
+    canon = tuple(columns) if columns is not None else scms[0].columns
+    index = {c.name: i for i, c in enumerate(canon)}
+    if len(index) != len(canon):
+        raise ValueError("duplicate names in `columns`")
+    for b, scm in enumerate(scms):
+        if set(scm.nodes) != set(index):
+            missing = sorted(set(index) - set(scm.nodes))
+            extra = sorted(set(scm.nodes) - set(index))
+            raise ValueError(
+                f"member {b} has different columns: missing {missing}, unexpected {extra}"
+            )
+        for col in scm.columns:
+            if col != canon[index[col.name]]:
+                raise ValueError(
+                    f"member {b}, column {col.name!r}: {col} differs from the canonical "
+                    f"{canon[index[col.name]]}"
+                )
+    k, d = len(scms), len(canon)
+    p_max = max((len(pa) for scm in scms for pa in scm.parents), default=0)
+    trees = _tree_envelope(scms)
+
+    order = np.zeros((k, d), np.int32)
+    parent_pos = np.zeros((k, d, max(p_max, 1)), np.int32)
+    parent_mask = np.zeros((k, d, max(p_max, 1)), bool)
+    adjacency = np.zeros((k, d, d), np.int32)
+    canonical: list[list[tuple[Any, int]]] = []
+    for b, scm in enumerate(scms):
+        row = []
+        for t, (col, pa, mech) in enumerate(zip(scm.columns, scm.parents, scm.mechanisms)):
+            order[b, t] = index[col.name]
+            parent_pos[b, t, : len(pa)] = pa
+            parent_mask[b, t, : len(pa)] = True
+            for j in pa:
+                adjacency[b, index[scm.columns[j].name], index[col.name]] = 1
+            row.append(_canonical(mech, len(pa), p_max, trees))
+        canonical.append(row)
+
+    groups: list[tuple[Any, ...]] = []
+    group = np.zeros((k, d), np.int32)
+    n_inputs: list[tuple[int, ...]] = []
+    for t in range(d):
+        keys: list[Any] = []
+        members: list[list[int]] = []
+        for b in range(k):
+            mech, p = canonical[b][t]
+            leaves, treedef = jax.tree.flatten(mech)
+            key = (treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves), p)
+            if key not in keys:
+                keys.append(key)
+                members.append([])
+            g = keys.index(key)
+            members[g].append(b)
+            group[b, t] = g
+        stacked = []
+        for g, bs in enumerate(members):
+            rows = [canonical[b][t][0] if group[b, t] == g else canonical[bs[0]][t][0]
+                    for b in range(k)]
+            stacked.append(jax.tree.map(lambda *xs: jnp.stack(xs), *rows))
+        groups.append(tuple(stacked))
+        n_inputs.append(tuple(key[2] for key in keys))
+    return Ensemble(
+        groups=tuple(groups),
+        group=jnp.asarray(group),
+        order=jnp.asarray(order),
+        parent_pos=jnp.asarray(parent_pos),
+        parent_mask=jnp.asarray(parent_mask),
+        adjacency=jnp.asarray(adjacency),
+        columns=canon,
+        n_inputs=tuple(n_inputs),
+    )
+
+
+def _tree_envelope(scms: Sequence[SCM]) -> tuple[int, int, int] | None:
+    shapes = [
+        (m.f.feature.shape[0], m.f.feature.shape[1], m.f.depth)
+        for scm in scms
+        for m in scm.mechanisms
+        if isinstance(getattr(m, "f", None), TreeEnsemble)
+    ]
+    if not shapes:
+        return None
+    return tuple(max(s[i] for s in shapes) for i in range(3))  # type: ignore[return-value]
+
+
+def _canonical(mech: Any, p: int, p_max: int, trees: tuple[int, int, int] | None):
+    """An equivalent mechanism in canonical form, and how many inputs it reads."""
+    if isinstance(mech, Root):
+        dtype = _float_dtype(mech)
+        zero = Linear(coef=jnp.zeros((p_max,), dtype), intercept=jnp.zeros((), dtype))
+        return Additive(f=zero, noise=mech.noise), p_max
+    if isinstance(mech, (Additive, Classifier)):
+        f, q = _canonical_predictor(mech.f, p, p_max, trees)
+        if isinstance(mech, Additive):
+            return Additive(f=f, noise=mech.noise, link=mech.link, discrete=mech.discrete), q
+        return Classifier(f=f), q
+    return mech, p
+
+
+def _canonical_predictor(f: Any, p: int, p_max: int, trees: tuple[int, int, int] | None):
+    if isinstance(f, Linear):
+        pad = [(0, p_max - p)] + [(0, 0)] * (jnp.ndim(f.coef) - 1)
+        return Linear(coef=jnp.pad(f.coef, pad), intercept=f.intercept, output=f.output), p_max
+    if isinstance(f, MLP):
+        w0 = jnp.pad(f.weights[0], [(0, p_max - p), (0, 0)])
+        return (
+            MLP(weights=(w0, *f.weights[1:]), biases=f.biases, activation=f.activation,
+                output=f.output),
+            p_max,
+        )
+    if isinstance(f, TreeEnsemble) and trees is not None:
+        t_max, m_max, depth = trees
+        t, m = f.feature.shape
+        value = f.value / t if f.aggregation == "mean" else f.value
+        pad2 = [(0, t_max - t), (0, m_max - m)]
+        # Padded nodes and trees are zero-valued leaves pointing at node 0; a padded
+        # tree's root is such a leaf, so it adds exactly 0 to the sum.
+        return (
+            TreeEnsemble(
+                feature=jnp.pad(f.feature, pad2),
+                threshold=jnp.pad(f.threshold, pad2),
+                left=jnp.pad(f.left, pad2),
+                right=jnp.pad(f.right, pad2),
+                missing_left=jnp.pad(f.missing_left, pad2, constant_values=True),
+                value=jnp.pad(value, [*pad2, (0, 0)]),
+                base=f.base,
+                depth=depth,
+                aggregation="sum",
+                output=f.output,
+            ),
+            p_max,
+        )
+    return f, p
+
+
+def _float_dtype(mech: Any) -> jnp.dtype:
+    for x in jax.tree.leaves(mech):
+        if jnp.issubdtype(jnp.result_type(x), jnp.floating):
+            return jnp.result_type(x)
+    return jnp.dtype(jnp.float32)
+
+
+def _select(index: jax.Array, options: Sequence[jax.Array]) -> jax.Array:
+    out = options[0]
+    for g in range(1, len(options)):
+        out = jnp.where(index == g, options[g], out)
+    return out
+
+
+def _member_noise(ens: Ensemble, key: jax.Array, b: jax.Array, n: int) -> jax.Array:
+    """Noise of one member (its slice of the ensemble), in canonical column order."""
+    key = jax.random.fold_in(key, b)
+    cols = [
+        _select(
+            ens.group[t],
+            [g.sample_noise(jax.random.fold_in(key, ens.order[t]), n) for g in ens.groups[t]],
+        )
+        for t in range(len(ens.columns))
+    ]
+    x_pos = jnp.stack(cols, axis=1)
+    return x_pos[:, jnp.argsort(ens.order)]
+
+
+def _member_propagate(ens: Ensemble, noise: jax.Array) -> jax.Array:
+    """Values of one member from its canonical-order noise (n, d)."""
+    n, d = noise.shape
+    noise_pos = noise[:, ens.order]
+    x = jnp.zeros((n, d), noise.dtype)
+    for t in range(d):
+        outs = []
+        for g, mech in enumerate(ens.groups[t]):
+            p = ens.n_inputs[t][g]
+            if p:
+                pa = jnp.where(ens.parent_mask[t, :p], x[:, ens.parent_pos[t, :p]], 0.0)
+            else:
+                pa = jnp.zeros((n, 0), noise.dtype)
+            outs.append(mech.apply(pa.astype(noise.dtype), noise_pos[:, t]))
+        x = x.at[:, t].set(_select(ens.group[t], outs))
+    return x[:, jnp.argsort(ens.order)]
+
+
+def ensemble_sample_noise(key: jax.Array, ens: Ensemble, n: int) -> Float[Array, "k n d"]:
+    """Every member's noise, (k, n, d) in canonical column order."""
+    members = jnp.arange(ens.n_members)
+    return jax.vmap(lambda e, b: _member_noise(e, key, b, n))(ens, members)
+
+
+def ensemble_propagate(ens: Ensemble, noise: Float[Array, "k n d"]) -> Float[Array, "k n d"]:
+    """Pushes (k, n, d) canonical-order noise through every member."""
+    return jax.vmap(_member_propagate)(ens, noise)
+
+
+def ensemble_sample(key: jax.Array, ens: Ensemble, n: int) -> Float[Array, "k n d"]:
+    """(k, n, d) samples: n rows from each member, canonical column order."""
+    return ensemble_propagate(ens, ensemble_sample_noise(key, ens, n))
