@@ -6,8 +6,8 @@
     X, y, meta = load_dataset("my.csv", target="y")   # any user CSV
     s = make_split("churn", n_train=128, seed=0)      # stratified low-data split
 
-See README.md in this folder for the sources, cleaning and the table of datasets; rebuild the
-files with `python -m benchmarks.datasets.recipe`.
+See README.md in this folder for the sources, cleaning and the table of datasets;
+rebuild the files with `python -m benchmarks.datasets.recipe`.
 """
 
 from benchmarks.datasets._load import (

@@ -1,7 +1,9 @@
-"""Offline loader for the vendored suite (csv.gz + manifest.json) and for users' own CSV files.
+"""Offline loader for the vendored suite (csv.gz + manifest.json) and for users' own CSV
+files.
 
-Loading reads only `data/<name>.csv.gz` and `data/manifest.json`; nothing is unpickled and
-nothing is downloaded. Each file's sha256 is checked against the manifest before it is parsed.
+Loading reads only `data/<name>.csv.gz` and `data/manifest.json`; nothing is unpickled
+and nothing is downloaded. Each file's sha256 is checked against the manifest before it
+is parsed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ TAGS = ("paper33", "imbalanced", "credit", "adult", "multiclass", "tabarena")
 
 
 class DatasetIntegrityError(ValueError):
-    """A vendored file does not match its manifest entry (hash, columns, rows or classes)."""
+    """A vendored file differs from its manifest entry (hash, columns or classes)."""
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,9 @@ class DatasetMeta:
     Attributes:
         name: Dataset name (suite name, or the file stem for a user CSV).
         target: Name of the target column (the name of `y`).
-        positive_class: Class treated as positive for binary metrics (the event: default,
-            churn, disease...); `None` for multiclass. For a user CSV it defaults to the
-            minority class.
+        positive_class: Class treated as positive for binary metrics (the event:
+            default, churn, disease...); `None` for multiclass. For a user CSV it
+            defaults to the minority class.
         classes: Class labels, sorted.
         class_counts: Rows per class, aligned with `classes`.
         n_classes: Number of classes.
@@ -88,7 +90,8 @@ def read_manifest(data_dir: Path | None = None) -> dict[str, Any]:
     path = Path(data_dir or DATA_DIR) / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(
-            f"dataset manifest {path} is missing; restore it from git or rebuild with `{REBUILD}`"
+            f"dataset manifest {path} is missing; restore it from git or rebuild "
+            f"with `{REBUILD}`"
         )
     return _read_manifest(path, path.stat().st_mtime_ns)
 
@@ -98,8 +101,9 @@ def list_datasets(tag: str | None = None, *, data_dir: Path | None = None) -> li
 
     Args:
         tag: One of "paper33" (all 33), "imbalanced" (binary, minority share < 0.20),
-            "credit" (8 credit-scoring sets), "adult", "multiclass" (more than 2 classes),
-            "tabarena" (TabArena exact sets, variants and the jm1 stand-in); `None` for all.
+            "credit" (8 credit-scoring sets), "adult", "multiclass" (more than 2
+            classes), "tabarena" (TabArena exact sets, variants and the jm1 stand-in);
+            `None` for all.
         data_dir: Folder holding manifest.json (defaults to the vendored data).
 
     Returns:
@@ -131,31 +135,31 @@ def load_dataset(
 ) -> tuple[pd.DataFrame, pd.Series, DatasetMeta]:
     """Load a vendored dataset by name, or any CSV file with a target column.
 
-    Vendored tables: the file's sha256 is checked against the manifest first, and rows, columns
-    and class counts after parsing. Categorical columns (the manifest's explicit list, which
-    includes integer-coded nominal columns) come back as pandas `category` dtype with string
-    categories; all other features as float64; missing values as NaN. `y` keeps the source
-    labels: int64 where the source labels are integers (e.g. credit-g 1/2, segment 1-7),
-    strings otherwise (e.g. adult "<=50K"/">50K").
+    Vendored tables: the file's sha256 is checked against the manifest first, and rows,
+    columns and class counts after parsing. Categorical columns (the manifest's explicit
+    list, which includes integer-coded nominal columns) come back as pandas `category`
+    dtype with string categories; all other features as float64; missing values as NaN.
+    `y` keeps the source labels: int64 where the source labels are integers (e.g.
+    credit-g 1/2, segment 1-7), strings otherwise (e.g. adult "<=50K"/">50K").
 
     User CSV files (`name` is a path to a .csv / .csv.gz file): `target` is required;
     non-numeric (and boolean) columns become `category`, numeric ones float64.
 
     Args:
         name: A name from `list_datasets()`, or a path to a CSV file.
-        target: Target column of a user CSV (ignored, but checked if given, for suite names).
+        target: Target column of a user CSV (for suite names it is only checked).
         positive_class: Positive class of a user CSV (default: the minority class of a
             binary target; `None` for multiclass).
         data_dir: Folder holding the vendored csv.gz files and manifest.json.
 
     Returns:
-        `(X, y, meta)`: the features, the target Series (named after the target column) and a
-        `DatasetMeta`.
+        `(X, y, meta)`: the features, the target Series (named after the target column)
+        and a `DatasetMeta`.
 
     Raises:
         FileNotFoundError: Unknown name and no such file, or a vendored file is missing.
-        DatasetIntegrityError: A vendored file's hash, columns or class counts differ from the
-            manifest (the message says how to rebuild it).
+        DatasetIntegrityError: A vendored file's hash, columns or class counts
+            differ from the manifest (the message says how to rebuild it).
         KeyError: `target` is not a column of the file (the message lists the columns).
         ValueError: The target has fewer than two classes or missing values.
 
@@ -168,7 +172,9 @@ def load_dataset(
     if isinstance(name, str) and name in manifest["datasets"]:
         entry = manifest["datasets"][name]
         if target is not None and target != entry["target"]:
-            raise KeyError(f"dataset {name!r} has target {entry['target']!r}, not {target!r}")
+            raise KeyError(
+                f"dataset {name!r} has target {entry['target']!r}, not {target!r}"
+            )
         return _load_vendored(name, entry, Path(data_dir or DATA_DIR))
     path = Path(name)
     if not path.is_file():
@@ -177,11 +183,15 @@ def load_dataset(
             f"vendored datasets: {', '.join(manifest['datasets'])}"
         )
     if target is None:
-        raise ValueError(f"load_dataset({str(path)!r}) needs target=<column> for a user CSV file")
+        raise ValueError(
+            f"load_dataset({str(path)!r}) needs target=<column> for a user CSV file"
+        )
     return _load_user_csv(path, target, positive_class)
 
 
-def _load_vendored(name: str, e: dict[str, Any], data_dir: Path) -> tuple[pd.DataFrame, pd.Series, DatasetMeta]:
+def _load_vendored(
+    name: str, e: dict[str, Any], data_dir: Path
+) -> tuple[pd.DataFrame, pd.Series, DatasetMeta]:
     path = data_dir / e["file"]
     if not path.is_file():
         raise FileNotFoundError(
@@ -192,26 +202,38 @@ def _load_vendored(name: str, e: dict[str, Any], data_dir: Path) -> tuple[pd.Dat
     digest = hashlib.sha256(blob).hexdigest()
     if digest != e["sha256"]:
         raise DatasetIntegrityError(
-            f"dataset file {path} is corrupted or out of date: sha256 {digest} != manifest "
+            f"dataset file {path} is corrupted or out of date: sha256 {digest} != "
+            "manifest "
             f"{e['sha256']}; restore it from git or rebuild with `{REBUILD}`"
         )
     cat = set(e["categorical"])
-    dtypes: dict[str, Any] = {c: ("string" if c in cat else "float64") for c in e["columns"]}
+    dtypes: dict[str, Any] = {
+        c: ("string" if c in cat else "float64") for c in e["columns"]
+    }
     dtypes[e["target"]] = "int64" if e["target_dtype"] == "int" else "string"
     try:
-        # Only empty fields are missing: default NA strings ("NA", "None", ...) may be real labels.
+        # Only empty fields are missing: default NA strings ("NA", "None", ...) may be
+        # real labels.
         df = pd.read_csv(io.BytesIO(blob), compression="gzip", dtype=dtypes,
                          keep_default_na=False, na_values=[""])  # fmt: skip
     except (ValueError, OSError, EOFError) as exc:
-        raise DatasetIntegrityError(f"dataset file {path} cannot be parsed ({exc}); rebuild with `{REBUILD}`") from exc
+        raise DatasetIntegrityError(
+            f"dataset file {path} cannot be parsed ({exc}); rebuild with `{REBUILD}`"
+        ) from exc
     if list(df.columns) != [*e["columns"], e["target"]]:
-        raise DatasetIntegrityError(f"{path}: columns differ from the manifest; rebuild with `{REBUILD}`")
+        raise DatasetIntegrityError(
+            f"{path}: columns differ from the manifest; rebuild with `{REBUILD}`"
+        )
     y = df.pop(e["target"])
     if e["target_dtype"] != "int":
         y = y.astype(object)  # plain str labels, same under pandas 2 and 3
     counts = y.value_counts().sort_index()
-    if [*map(_plain, counts.index)] != e["classes"] or counts.tolist() != e["class_counts"]:
-        raise DatasetIntegrityError(f"{path}: class counts differ from the manifest; rebuild with `{REBUILD}`")
+    if [*map(_plain, counts.index)] != e["classes"] or counts.tolist() != e[
+        "class_counts"
+    ]:
+        raise DatasetIntegrityError(
+            f"{path}: class counts differ from the manifest; rebuild with `{REBUILD}`"
+        )
     X = _finish_features(df, e["categorical"])
     meta = DatasetMeta(
         name=name,
@@ -228,7 +250,17 @@ def _load_vendored(name: str, e: dict[str, Any], data_dir: Path) -> tuple[pd.Dat
         sha256=digest,
         source=e["source"],
         licence=e["licence"],
-        extra={k: e[k] for k in ("role", "cleaning", "citation", "subsample", "dropped_columns", "missing_cells")},
+        extra={
+            k: e[k]
+            for k in (
+                "role",
+                "cleaning",
+                "citation",
+                "subsample",
+                "dropped_columns",
+                "missing_cells",
+            )
+        },
     )
     return X, y, meta
 
@@ -249,30 +281,51 @@ def _finish_features(df: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
-def _load_user_csv(path: Path, target: str, positive_class: str | int | None) -> tuple[pd.DataFrame, pd.Series, DatasetMeta]:
+def _load_user_csv(
+    path: Path, target: str, positive_class: str | int | None
+) -> tuple[pd.DataFrame, pd.Series, DatasetMeta]:
     try:
         df = pd.read_csv(path)
     except (ValueError, OSError, EOFError) as exc:
         raise ValueError(f"cannot read {path} as CSV: {exc}") from exc
     if target not in df.columns:
-        raise KeyError(f"target column {target!r} not in {path}; available columns: {list(df.columns)}")
+        raise KeyError(
+            f"target column {target!r} not in {path}; "
+            f"available columns: {list(df.columns)}"
+        )
     y = df.pop(target)
     if y.isna().any():
-        raise ValueError(f"target column {target!r} of {path} has {int(y.isna().sum())} missing values; drop those rows first")
+        raise ValueError(
+            f"target column {target!r} of {path} has {int(y.isna().sum())} missing "
+            "values; drop those rows first"
+        )
     if not is_numeric_dtype(y) or is_bool_dtype(y):
         y = y.astype(str).astype(object)
     counts = y.value_counts().sort_index()
     if len(counts) < 2:
-        raise ValueError(f"target column {target!r} of {path} has a single class {counts.index.tolist()}; need at least two")
-    categorical = [c for c in df.columns if not is_numeric_dtype(df[c]) or is_bool_dtype(df[c])]
+        raise ValueError(
+            f"target column {target!r} of {path} has a single class "
+            f"{counts.index.tolist()}; need at least two"
+        )
+    categorical = [
+        c for c in df.columns if not is_numeric_dtype(df[c]) or is_bool_dtype(df[c])
+    ]
     for c in categorical:
-        df[c] = df[c].astype(object).where(df[c].notna(), None).map(lambda v: v if v is None else str(v))
+        df[c] = (
+            df[c]
+            .astype(object)
+            .where(df[c].notna(), None)
+            .map(lambda v: v if v is None else str(v))
+        )
     X = _finish_features(df, categorical)
     classes = tuple(_plain(v) for v in counts.index)
     if positive_class is None and len(counts) == 2:
         positive_class = _plain(counts.idxmin())
     elif positive_class is not None and positive_class not in classes:
-        raise ValueError(f"positive_class {positive_class!r} is not a class of {target!r}: {list(classes)}")
+        raise ValueError(
+            f"positive_class {positive_class!r} is not a class of {target!r}: "
+            f"{list(classes)}"
+        )
     meta = DatasetMeta(
         name=path.name.removesuffix(".gz").removesuffix(".csv"),
         target=target,

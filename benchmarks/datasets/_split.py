@@ -22,7 +22,8 @@ class Split:
 
     Attributes:
         X_train, y_train, X_val, y_val, X_test, y_test: The parts (original index kept).
-        train_index, val_index, test_index: Row positions in the loaded table (disjoint).
+        train_index, val_index, test_index: Row positions in the loaded table
+            (disjoint).
         meta: The `DatasetMeta` of the table (`None` when an `(X, y)` pair was given).
         seed: The seed that produced the split.
     """
@@ -40,19 +41,29 @@ class Split:
     seed: int
 
     def __iter__(self) -> Iterator[Any]:
-        return iter((self.X_train, self.y_train, self.X_val, self.y_val, self.X_test, self.y_test))
+        return iter(
+            (
+                self.X_train,
+                self.y_train,
+                self.X_val,
+                self.y_val,
+                self.X_test,
+                self.y_test,
+            )
+        )
 
 
 def _allocate(m: int, share: np.ndarray, avail: np.ndarray, minimum: int) -> np.ndarray:
-    """Per-class counts summing to `m`: proportional to `share` (largest remainder), at least
-    `minimum` per class, at most `avail` per class."""
+    """Per-class counts summing to `m`: proportional to `share` (largest remainder),
+    at least `minimum` and at most `avail` per class."""
     exact = m * share
     alloc = np.floor(exact).astype(int)
     order = np.argsort(-(exact - alloc), kind="stable")
     alloc[order[: m - alloc.sum()]] += 1
     alloc = np.clip(np.maximum(alloc, minimum), 0, avail)
-    # Restore the total one row at a time: take from the class most above its proportional
-    # share, give to the class most below it (ties broken by class order, so deterministic).
+    # Restore the total one row at a time: take from the class most above its
+    # proportional share, give to the class most below it (ties broken by class order,
+    # so deterministic).
     while alloc.sum() > m:
         excess = np.where(alloc > minimum, alloc - exact, -np.inf)
         alloc[int(np.argmax(excess))] -= 1
@@ -76,19 +87,20 @@ def make_split(
 ) -> Split:
     """Stratified low-data split with a guaranteed number of rows of every class.
 
-    Each part is stratified: its class counts are the whole table's class shares times its size
-    (largest-remainder rounding), except that every class gets at least `min_minority` rows in
-    train and in validation (the rows are taken from the most over-represented class), and at
-    least one row in test. For binary tasks this is the guarantee on the minority class; for
-    multiclass it holds for every class. Rows are drawn without overlap from one per-class
-    permutation made by `numpy.random.default_rng(seed)`, so a seed always gives the same split.
+    Each part is stratified: its class counts are the whole table's class shares times
+    its size (largest-remainder rounding), except that every class gets at least
+    `min_minority` rows in train and in validation (the rows are taken from the most
+    over-represented class), and at least one row in test. For binary tasks this is the
+    guarantee on the minority class; for multiclass it holds for every class. Rows are
+    drawn without overlap from one per-class permutation made by
+    `numpy.random.default_rng(seed)`, so a seed always gives the same split.
 
     Defaults: `n_val = max(n_train // 4, n_classes * min_minority)`;
     `n_test = min(2000, rows left after train and validation)`.
 
     Args:
-        data: A name from `list_datasets()`, a CSV path (not supported: load it first), or an
-            `(X, y)` pair as returned by `load_dataset`.
+        data: A name from `list_datasets()`, or an `(X, y)` pair as returned by
+            `load_dataset` (use this for a user CSV).
         n_train: Training rows.
         seed: Seed for the row permutation.
         n_val: Validation rows (default above).
@@ -97,12 +109,13 @@ def make_split(
         data_dir: Folder of the vendored data (for names).
 
     Returns:
-        A `Split`; `X_train, y_train, X_val, y_val, X_test, y_test = make_split(...)` works.
+        A `Split`; it unpacks as `X_train, y_train, X_val, y_val, X_test, y_test`.
 
     Raises:
         ValueError: Sizes do not fit the table, or a class has fewer than
-            `2 * min_minority + 1` rows, or `n_train` / `n_val` cannot hold `min_minority` rows
-            of every class. The message names the class and its count.
+            `2 * min_minority + 1` rows, or `n_train` / `n_val` cannot hold
+            `min_minority` rows of every class. The message names the class and its
+            count.
 
     Examples:
         >>> s = make_split("credit-g", 100, seed=0)
@@ -119,13 +132,21 @@ def make_split(
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
     if min_minority < 0 or n_train < 1:
-        raise ValueError(f"need n_train >= 1 and min_minority >= 0, got {n_train}, {min_minority}")
+        raise ValueError(
+            f"need n_train >= 1 and min_minority >= 0, got {n_train}, {min_minority}"
+        )
     yv = y.to_numpy()
-    classes, codes = np.unique(yv.astype(str) if yv.dtype == object else yv, return_inverse=True)
+    classes, codes = np.unique(
+        yv.astype(str) if yv.dtype == object else yv, return_inverse=True
+    )
     counts = np.bincount(codes, minlength=len(classes))
     k, n = len(classes), len(yv)
     share = counts / n
-    too_small = [(c, int(m)) for c, m in zip(classes, counts, strict=True) if m < 2 * min_minority + 1]
+    too_small = [
+        (c, int(m))
+        for c, m in zip(classes.tolist(), counts, strict=True)
+        if m < 2 * min_minority + 1
+    ]
     if too_small:
         raise ValueError(
             f"{label}: classes {too_small} have fewer than 2 * min_minority + 1 = "
@@ -136,24 +157,31 @@ def make_split(
     for part, size in (("n_train", n_train), ("n_val", n_val)):
         if size < k * min_minority:
             raise ValueError(
-                f"{label}: {part}={size} cannot hold min_minority={min_minority} rows of each "
+                f"{label}: {part}={size} cannot hold min_minority={min_minority} rows "
+                "of each "
                 f"of {k} classes (needs >= {k * min_minority})"
             )
     left = n - n_train - n_val
     if left < k:
         raise ValueError(
-            f"{label}: n_train + n_val = {n_train + n_val} leaves {left} of {n} rows for the "
+            f"{label}: n_train + n_val = {n_train + n_val} leaves {left} of {n} rows "
+            "for the "
             f"test set, fewer than one per class ({k})"
         )
     if n_test is None:
         n_test = min(DEFAULT_MAX_TEST, left)
     if not k <= n_test <= left:
-        raise ValueError(f"{label}: n_test={n_test} must be between {k} and the {left} rows left")
+        raise ValueError(
+            f"{label}: n_test={n_test} must be between {k} and the {left} rows left"
+        )
     a_train = _allocate(n_train, share, counts - min_minority - 1, min_minority)
     a_val = _allocate(n_val, share, counts - a_train - 1, min_minority)
     a_test = _allocate(n_test, share, counts - a_train - a_val, 1)
     if a_train.sum() != n_train or a_val.sum() != n_val or a_test.sum() != n_test:
-        raise ValueError(f"{label}: cannot fit n_train={n_train}, n_val={n_val}, n_test={n_test} with class counts {counts.tolist()}")
+        raise ValueError(
+            f"{label}: cannot fit n_train={n_train}, n_val={n_val}, n_test={n_test} "
+            f"with class counts {counts.tolist()}"
+        )
     rng = np.random.default_rng(seed)
     parts: list[list[np.ndarray]] = [[], [], []]
     for j in range(k):
@@ -165,6 +193,8 @@ def make_split(
     # Shuffle across classes too, so rows are not grouped by class.
     idx = [rng.permutation(np.concatenate(p)) for p in parts]
     return Split(
-        X.iloc[idx[0]], y.iloc[idx[0]], X.iloc[idx[1]], y.iloc[idx[1]], X.iloc[idx[2]], y.iloc[idx[2]],
-        idx[0], idx[1], idx[2], meta, seed,
-    )  # fmt: skip
+        *(part for i in idx for part in (X.iloc[i], y.iloc[i])),
+        *idx,
+        meta,
+        seed,
+    )

