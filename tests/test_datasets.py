@@ -316,3 +316,10 @@ def test_make_split__n_train_too_small_for_minimum_per_class():
 def test_make_split__sizes_larger_than_table_are_an_error():
     with pytest.raises(ValueError, match="leaves"):
         make_split("tic-tac-toe", 900, seed=0)
+
+
+def test_notice__attributes_every_vendored_file():
+    notice = (load_mod.DATA_DIR / "NOTICE").read_text()
+    assert notice == recipe.notice_text(MANIFEST)
+    for e in MANIFEST["datasets"].values():
+        assert e["file"] in notice

