@@ -32,6 +32,20 @@ CREDIT = ["credit-g", "credit-approval", "australian", "default_islr", "credit_d
 # ---------------------------------------------------------------- suite and manifest
 
 
+def test_public_api__all_snapshot():
+    import benchmarks.datasets as ds
+
+    assert ds.__all__ == [
+        "DatasetIntegrityError",
+        "DatasetMeta",
+        "Split",
+        "list_datasets",
+        "load_dataset",
+        "make_split",
+        "read_manifest",
+    ]
+
+
 def test_list_datasets__paper33_is_33_unique_names():
     names = list_datasets("paper33")
     assert len(names) == 33

