@@ -333,7 +333,7 @@ def _member_propagate(ens: Ensemble, noise: jax.Array) -> jax.Array:
         for g, mech in enumerate(ens.groups[t]):
             p = ens.n_inputs[t][g]
             if p:
-                pa = jnp.where(ens.parent_mask[t, :p], x[:, ens.parent_pos[t, :p]], 0.0)
+                pa = jnp.where(ens.parent_mask[None, t, :p], x[:, ens.parent_pos[t, :p]], 0.0)
             else:
                 pa = jnp.zeros((n, 0), noise.dtype)
             outs.append(mech.apply(pa.astype(noise.dtype), noise_pos[:, t]))

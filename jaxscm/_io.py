@@ -107,7 +107,8 @@ def load(path: str | os.PathLike[str]) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"no jaxscm model file at {path}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # Open the file ourselves: np.load leaks its handle when the archive is bad.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             contents = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
         raise FormatError(

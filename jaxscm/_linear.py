@@ -44,5 +44,5 @@ class Linear:
         if self.n_inputs == 0:
             z = jnp.broadcast_to(self.intercept, (x.shape[0], *jnp.shape(self.intercept)))
         else:
-            z = x @ self.coef + self.intercept
+            z = x @ self.coef + self.intercept[None, ...]
         return finish(z, self.output)

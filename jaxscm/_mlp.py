@@ -64,8 +64,8 @@ class MLP:
         act = ACTIVATIONS[self.activation]
         h = x
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
-            h = act(h @ w + b)
-        z = h @ self.weights[-1] + self.biases[-1]
+            h = act(h @ w + b[None, :])
+        z = h @ self.weights[-1] + self.biases[-1][None, :]
         if z.shape[-1] == 1:
             z = z[:, 0]
         return finish(z, self.output)

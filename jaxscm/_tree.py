@@ -107,7 +107,7 @@ class TreeEnsemble:
         leaf = self.leaves(x)  # (t, n)
         per_tree = jax.vmap(lambda v, i: v[i])(self.value, leaf)  # (t, n, k)
         agg = per_tree.sum(0) if self.aggregation == "sum" else per_tree.mean(0)
-        z = agg + self.base
+        z = agg + self.base[None, :]
         if z.shape[-1] == 1:
             z = z[:, 0]
         return finish(z, self.output)
