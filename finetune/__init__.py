@@ -1,0 +1,30 @@
+"""finetune: CausalMixFT fine-tuning of tabular foundation models (PyTorch, TabPFN).
+
+Importing this package is cheap; torch and tabpfn load when a function or class
+below is first used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# public name -> (module, attribute)
+_LAZY: dict[str, tuple[str, str]] = {
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module_name), attr)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'finetune' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

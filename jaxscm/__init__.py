@@ -15,6 +15,8 @@ Examples:
   (1000, 30)
 """
 
+from typing import Any
+
 from jaxscm._ensemble import Ensemble, stack
 from jaxscm._io import FormatError, load, save
 from jaxscm._linear import Linear
@@ -26,6 +28,12 @@ from jaxscm._sample import do, propagate, sample, sample_noise
 from jaxscm._schema import Column
 from jaxscm._scm import SCM
 from jaxscm._tree import TreeEnsemble
+
+# The fitting front end and the prior live in their own modules and pull in
+# causal-learn, DoWhy, sklearn or pandas only when called: `import jaxscm` stays light
+# (a test checks it in a subprocess). public name -> (module, attribute).
+_LAZY: dict[str, tuple[str, str]] = {
+}
 
 __all__ = [
     "MLP",
@@ -53,3 +61,19 @@ __all__ = [
     "save",
     "stack",
 ]
+__all__ += sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module_name), attr)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'jaxscm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
