@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported when first used: to_frame/write_parquet need none
+    import torch
 
 
 def to_torch(x: jax.Array) -> torch.Tensor:
@@ -28,7 +32,11 @@ def to_torch(x: jax.Array) -> torch.Tensor:
     if not isinstance(x, jax.Array):
         raise TypeError(f"to_torch takes a jax.Array, got {type(x).__name__}")
     if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-        raise TypeError("PRNG key arrays do not cross to torch; pass jax.random.key_data(key)")
+        raise TypeError(
+            "PRNG key arrays do not cross to torch; pass jax.random.key_data(key)"
+        )
+    import torch
+
     return torch.from_dlpack(x)
 
 
@@ -43,6 +51,8 @@ def from_torch(t: torch.Tensor) -> jax.Array:
       >>> from_torch(torch.arange(3.0)).tolist()
       [0.0, 1.0, 2.0]
     """
+    import torch
+
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"from_torch takes a torch.Tensor, got {type(t).__name__}")
     t = t.detach()
