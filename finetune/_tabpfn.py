@@ -1,0 +1,226 @@
+"""The narrow layer over TabPFN's public fine-tuning API (wrapped, never forked).
+
+Everything that touches TabPFN internals lives here: taking the network out of a
+`TabPFNClassifier`, building training/inference wrappers that share it by reference
+(`tabpfn.base.ModelSpecs`), one differentiable forward on a context/query pair, and
+probability prediction with a given context.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclasses.dataclass
+class Network:
+    """A TabPFN network with what is needed to wrap it again.
+
+    Attributes:
+      module: the torch module (trained in place).
+      architecture_config: its architecture config.
+      inference_config: its inference (preprocessing) config.
+      architecture_name: the `tabpfn.architectures` name (for checkpoints).
+    """
+
+    module: torch.nn.Module
+    architecture_config: Any
+    inference_config: Any
+    architecture_name: str
+
+    def specs(self) -> Any:
+        """`ModelSpecs` that use `module` by reference."""
+        from tabpfn.base import ModelSpecs
+
+        return ModelSpecs(
+            model=self.module,
+            architecture_config=self.architecture_config,
+            inference_config=self.inference_config,
+        )
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """A detached copy of the weights."""
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The dict `tabpfn.checkpoint.save_as_safetensors` writes."""
+        return {
+            "state_dict": self.module.state_dict(),
+            "config": dataclasses.asdict(self.architecture_config),
+            "architecture_name": self.architecture_name,
+            "inference_config": dataclasses.asdict(self.inference_config),
+        }
+
+
+def network_of(tfm: Any) -> Network:
+    """A private copy of the network inside a `TabPFNClassifier` (loaded if needed).
+
+    The caller's classifier is left untouched: fine-tuning changes the copy.
+    """
+    if not hasattr(tfm, "models_"):
+        tfm._initialize_model_variables()
+    if len(tfm.models_) != 1:
+        raise ValueError(
+            f"the TFM holds {len(tfm.models_)} networks; fine-tuning needs exactly one"
+        )
+    module = copy.deepcopy(tfm.models_[0])
+    arch_cfg = copy.deepcopy(tfm.configs_[0])
+    return Network(
+        module,
+        arch_cfg,
+        copy.deepcopy(tfm.inference_config_),
+        _architecture_name(module),
+    )
+
+
+def _architecture_name(module: torch.nn.Module) -> str:
+    from tabpfn.architectures import ARCHITECTURES
+
+    mod = type(module).__module__
+    for name, arch in ARCHITECTURES.items():
+        if mod.startswith(arch.__name__):
+            return name
+    raise ValueError(f"cannot tell the TabPFN architecture of {type(module).__name__}")
+
+
+def network_from_checkpoint(ckpt: dict[str, Any]) -> Network:
+    """Builds a network from a checkpoint dict (`tabpfn.checkpoint` layout)."""
+    from tabpfn.architectures import ARCHITECTURES
+    from tabpfn.inference_config import InferenceConfig
+
+    arch = ARCHITECTURES[ckpt["architecture_name"]]
+    cfg, _unused = arch.parse_config(ckpt["config"])
+    module = arch.get_architecture(cfg)
+    module.load_state_dict(ckpt["state_dict"])
+    inf = ckpt["inference_config"]
+    inference_config = InferenceConfig(**inf) if isinstance(inf, dict) else inf
+    return Network(module, cfg, inference_config, ckpt["architecture_name"])
+
+
+def make_classifier(
+    net: Network,
+    *,
+    n_estimators: int,
+    categorical: list[int],
+    device: str,
+    seed: int,
+    batched: bool,
+) -> Any:
+    """A `TabPFNClassifier` over `net` (shared by reference)."""
+    from tabpfn import TabPFNClassifier
+
+    return TabPFNClassifier(
+        model_path=net.specs(),
+        n_estimators=n_estimators,
+        categorical_features_indices=categorical or None,
+        device=device,
+        ignore_pretraining_limits=True,
+        inference_precision=torch.float32,
+        fit_mode="batched" if batched else "fit_preprocessors",
+        random_state=seed,
+    )
+
+
+def freeze_unused(module: torch.nn.Module) -> None:
+    """Freezes the regression head of a multitask checkpoint (it gets no gradient)."""
+    try:
+        from tabpfn.finetuning.finetuned_base import _parameters_unused_by_task
+    except ImportError:  # older/newer tabpfn without multitask checkpoints
+        return
+    for p in _parameters_unused_by_task(module, "multiclass"):
+        p.requires_grad = False
+
+
+def query_loss(
+    clf: Any,
+    Xc: np.ndarray,
+    yc: np.ndarray,
+    Xq: np.ndarray,
+    yq: np.ndarray,
+    *,
+    seed: int,
+) -> torch.Tensor:
+    """Cross-entropy of the query labels given the context, differentiable.
+
+    Runs TabPFN's own preprocessing (fitted on the context, applied to the query)
+    with `seed`, then a batched forward through the shared network.
+    """
+    from tabpfn.architectures.interface import PerformanceOptions
+    from tabpfn.finetuning.data_util import (
+        get_preprocessed_dataset_chunks,
+        meta_dataset_collator,
+    )
+
+    n_ctx = len(yc)
+
+    def split(X: Any, y: Any, stratify: Any = None) -> tuple[Any, Any, Any, Any]:
+        # context first, then query, as assembled by build_meta_batch
+        return X[:n_ctx], X[n_ctx:], y[:n_ctx], y[n_ctx:]
+
+    X = np.concatenate([Xc, Xq])
+    y = np.concatenate([yc, yq])
+    ds = get_preprocessed_dataset_chunks(
+        clf,
+        X,
+        y,
+        split,
+        max_data_size=None,
+        model_type="classifier",
+        equal_split_size=True,
+        data_shuffle_seed=seed,
+        preprocessing_random_state=seed,
+        shuffle=False,
+        force_no_stratify=True,
+    )
+    batch = meta_dataset_collator([ds[0]])
+    clf.fit_from_preprocessed(
+        batch.X_context,
+        batch.y_context,
+        batch.cat_indices,
+        batch.configs,
+        performance_options=PerformanceOptions(
+            force_recompute_layer=False, use_chunkwise_inference=False
+        ),
+    )
+    logits = clf.forward(batch.X_query, return_raw_logits=True)  # (Q, B=1, E, L)
+    q, b, e, n_cls = logits.shape
+    logits = logits.permute(1, 2, 3, 0).reshape(b * e, n_cls, q)
+    target = batch.y_query.repeat(b * e, 1).long().to(logits.device)
+    return torch.nn.functional.cross_entropy(logits, target)
+
+
+def predict_proba(
+    net: Network,
+    Xc: np.ndarray,
+    yc: np.ndarray,
+    Xq: np.ndarray,
+    n_classes: int,
+    *,
+    n_estimators: int,
+    categorical: list[int],
+    device: str,
+    seed: int,
+) -> np.ndarray:
+    """(n, n_classes) probabilities of `Xq` with context (`Xc`, `yc`) (label codes)."""
+    clf = make_classifier(
+        net,
+        n_estimators=n_estimators,
+        categorical=categorical,
+        device=device,
+        seed=seed,
+        batched=False,
+    )
+    was_training = net.module.training
+    net.module.eval()
+    try:
+        clf.fit(Xc, yc)
+        p = np.asarray(clf.predict_proba(Xq), np.float64)
+    finally:
+        net.module.train(was_training)
+    out = np.zeros((len(Xq), n_classes))
+    out[:, np.asarray(clf.classes_, np.int64)] = p
+    return out
