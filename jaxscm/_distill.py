@@ -418,6 +418,10 @@ def _register_noise() -> None:
         if root and ctx.column.kind == "categorical":
             raise ValueError(f"{ctx.where}: a categorical root cannot be a ScipyDistribution")
         family = getattr(dist, "name", None)
+        if family not in PARAMETRIC_FAMILIES and ctx.run.surrogate is not None:
+            from jaxscm._surrogate import empirical_surrogate
+
+            return empirical_surrogate(noise, ctx, root=root, what=f"scipy {family}")
         if family not in PARAMETRIC_FAMILIES:
             raise NotImplementedError(
                 f"{ctx.where}: no exact conversion for the scipy distribution "
@@ -425,15 +429,21 @@ def _register_noise() -> None:
             )
         params = dict(noise.parameters)
         shape_names = [s.strip() for s in (dist.shapes or "").split(",") if s.strip()]
-        try:
-            shapes = tuple(ctx.array(params.pop(s)) for s in shape_names)
-        except KeyError as err:
-            raise ValueError(f"{ctx.where}: scipy {family} lacks shape parameter {err}") from None
-        loc = params.pop("loc", 0.0)
-        scale = params.pop("scale", 1.0)
+
+        def scalar(name: str, default: float | None = None) -> jax.Array:
+            # scipy's fit returns some parameters as length-1 arrays
+            if name not in params and default is None:
+                raise ValueError(f"{ctx.where}: scipy {family} lacks parameter {name!r}")
+            v = np.asarray(params.pop(name, default), np.float64)
+            if v.size != 1:
+                raise ValueError(f"{ctx.where}: scipy {family} parameter {name!r} is {v}")
+            return ctx.array(v.reshape(()))
+
+        shapes = tuple(scalar(s) for s in shape_names)
+        loc, scale = scalar("loc", 0.0), scalar("scale", 1.0)
         if params:
             raise ValueError(f"{ctx.where}: unexpected scipy {family} parameters {sorted(params)}")
-        return Parametric(shapes=shapes, loc=ctx.array(loc), scale=ctx.array(scale), family=family)
+        return Parametric(shapes=shapes, loc=loc, scale=scale, family=family)
 
 
 # --- prediction models --------------------------------------------------------------
