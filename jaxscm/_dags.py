@@ -5,10 +5,10 @@ The sampler, per graph:
 1. every unordered pair {i, j} draws one uniform u and takes state i -> j when
    u < P(i -> j), j -> i when P(i -> j) <= u < P(i -> j) + P(j -> i), no edge
    otherwise (required edges are always on, forbidden edges always off);
-2. these edges may form cycles, so an order is built greedily, Eades-Lin-Smyth
-   style: repeatedly place next the remaining node with the fewest sampled
-   in-edges minus out-edges among the remaining nodes (a tiny Gumbel perturbation
-   breaks ties at random), among the nodes whose required parents are all placed;
+2. these edges may form cycles, so an order is built greedily: repeatedly place
+   next, among the remaining nodes whose required parents are all placed, the one
+   with the fewest sampled in-edges from the remaining nodes (a source whenever one
+   exists), ties going to more out-edges, then to a random (Gumbel) pick;
 3. the sampled edges that agree with the order are kept; those that would close a
    cycle are dropped.
 
@@ -76,8 +76,7 @@ def sample_dags(
         raise ValueError(f"required/forbidden must be ({d}, {d}) like edge_probs")
     if _concrete(probs, req, forb):
         _check(np.asarray(probs, np.float64), np.asarray(req), np.asarray(forb), name)
-    keys = jax.random.split(key, k)
-    return jax.vmap(lambda kk: _one(kk, probs, req, forb))(keys)
+    return _many(jax.random.split(key, k), probs, req, forb)
 
 
 def _concrete(*xs: Any) -> bool:
@@ -148,13 +147,16 @@ def _one(key: jax.Array, p: jax.Array, req: jax.Array, forb: jax.Array) -> jax.A
     lower = jnp.tril(jnp.ones((d, d), bool), -1)
     edges = jnp.where(lower, bwd, fwd) & off
     edges = (edges | req) & ~forb
-    tie = 1e-3 * jax.random.gumbel(k_tie, (d,), p.dtype)
+    tie = 1e-3 / d * jax.random.gumbel(k_tie, (d,), p.dtype)
 
     def place(t: int, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         placed, pos = carry
         rem = ~placed
         e_rem = edges & rem[:, None] & rem[None, :]
-        score = (e_rem.sum(0) - e_rem.sum(1)).astype(p.dtype) + tie  # in minus out among the remaining
+        # In-degree first, so a source is always taken while one exists (an acyclic
+        # draw keeps every edge); then more out-edges; then a random tie-break.
+        indeg, outdeg = e_rem.sum(0).astype(p.dtype), e_rem.sum(1).astype(p.dtype)
+        score = indeg - outdeg / (2.0 * d) + tie
         blocked = (req & rem[:, None]).any(0)  # a required parent is still unplaced
         score = jnp.where(rem & ~blocked, score, jnp.inf)
         nxt = jnp.argmin(score)
@@ -164,3 +166,7 @@ def _one(key: jax.Array, p: jax.Array, req: jax.Array, forb: jax.Array) -> jax.A
         0, d, place, (jnp.zeros((d,), bool), jnp.zeros((d,), jnp.int32))
     )
     return edges & (pos[:, None] < pos[None, :])
+
+
+# Compiled once per (k, d): eager vmap would dispatch the loop op by op.
+_many = jax.jit(jax.vmap(_one, in_axes=(0, None, None, None)))

@@ -1,0 +1,88 @@
+"""discover: bootstrap PC/FCI edge probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jaxscm import Column, discover
+from jaxscm._discover import marks_to_votes
+
+# Skeleton F1 floor on the planted 10-node linear-Gaussian DAG below (2,000 rows).
+# Measured with these seeds (causal-learn 0.1.4.8): PC, FCI and both 0.90. The floor
+# leaves room for library changes while still catching a broken pipeline (an empty
+# graph scores 0.0 here, a complete one 0.39).
+F1_FLOOR = 0.8
+
+
+def _planted(seed: int = 0, d: int = 10, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    adj = np.triu(rng.random((d, d)) < 0.3, 1)
+    w = adj * rng.uniform(0.6, 1.2, (d, d)) * rng.choice([-1.0, 1.0], (d, d))
+    x = np.zeros((n, d))
+    for j in range(d):
+        x[:, j] = x @ w[:, j] + rng.normal(size=n)
+    return x, adj
+
+
+def _f1(probs: np.ndarray, adj: np.ndarray) -> float:
+    found = np.triu((probs + probs.T) > 0.5, 1)
+    true = np.triu(adj | adj.T, 1)
+    tp = (found & true).sum()
+    return 2 * tp / (found.sum() + true.sum())
+
+
+@pytest.mark.parametrize("method", ["pc", "fci", "both"])
+def test_discover__recovers_planted_skeleton(method):
+    x, adj = _planted()
+    probs = discover(x, method=method, n_bootstrap=4, seed=0, progress=False)
+    assert probs.shape == adj.shape and np.all(np.diagonal(probs) == 0)
+    assert np.all(probs + probs.T <= 1 + 1e-12)
+    assert _f1(probs, adj) >= F1_FLOOR
+
+
+def test_discover__same_seed_same_probs_other_seed_differs():
+    x, _ = _planted(n=300)
+    a = discover(x, n_bootstrap=5, seed=3, progress=False)
+    assert np.array_equal(a, discover(x, n_bootstrap=5, seed=3, progress=False))
+    assert not np.array_equal(a, discover(x, n_bootstrap=5, seed=4, progress=False))
+
+
+def test_discover__target_sink_moves_votes_into_the_target():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 1000)
+    a = y + rng.normal(size=1000)  # y -> a in truth; as a sink y receives the edge
+    b = a + rng.normal(size=1000)
+    df = pd.DataFrame({"y": y.astype(str), "a": a, "b": b})
+    sink = discover(df, target="y", n_bootstrap=3, progress=False)
+    free = discover(df, target="y", n_bootstrap=3, progress=False, target_sink=False)
+    assert np.all(sink[0, :] == 0)
+    assert sink[1, 0] == pytest.approx(free[1, 0] + free[0, 1])
+
+
+def test_marks_to_votes__pag_marks_count_as_documented():
+    tail, arrow, circle = -1, 1, 2
+    pairs = {  # (mark at 0, mark at 1) -> expected (P(0->1), P(1->0))
+        (tail, arrow): (1.0, 0.0),
+        (arrow, tail): (0.0, 1.0),
+        (circle, arrow): (1.0, 0.0),
+        (tail, circle): (1.0, 0.0),
+        (tail, tail): (0.5, 0.5),
+        (circle, circle): (0.5, 0.5),
+        (arrow, arrow): (0.5, 0.5),
+        (0, 0): (0.0, 0.0),
+    }
+    for (m0, m1), (fwd, bwd) in pairs.items():
+        g = np.array([[0, m0], [m1, 0]])
+        v = marks_to_votes(g)
+        assert (v[0, 1], v[1, 0]) == (fwd, bwd), (m0, m1)
+
+
+def test_discover__bad_input_raises():
+    with pytest.raises(ValueError, match="method"):
+        discover(np.zeros((5, 2)), method="ges")
+    with pytest.raises(ValueError, match="column 1 holds NaN"):
+        discover(np.array([[0.0, np.nan], [1.0, 2.0]]))
+    with pytest.raises(ValueError, match="columns"):
+        discover(np.zeros((5, 2)), columns=[Column("a")])
