@@ -35,6 +35,7 @@ from finetune._tabpfn import (
     Network,
     freeze_unused,
     make_classifier,
+    network_of,
     predict_proba,
     query_loss,
 )
@@ -91,7 +92,7 @@ def scores(y: np.ndarray, p: np.ndarray, prefix: str) -> dict[str, float]:
     present = np.unique(y)
     out = {
         f"{prefix}_log_loss": float(
-            log_loss(y, np.clip(p, 1e-7, 1), labels=range(p.shape[1]))
+            log_loss(y, _normalise(p), labels=range(p.shape[1]))
         ),
         f"{prefix}_accuracy": float((p.argmax(1) == y).mean()),
     }
@@ -109,7 +110,7 @@ def scores(y: np.ndarray, p: np.ndarray, prefix: str) -> dict[str, float]:
 
 
 def finetune(
-    tfm: Network,
+    tfm: Any,
     X: np.ndarray,
     y: np.ndarray,
     *,
@@ -127,8 +128,8 @@ def finetune(
     """Fine-tunes `tfm` in place on real rows mixed with fresh synthetic rows.
 
     Args:
-      tfm: the network (`finetune._tabpfn.network_of(load_tfm())`); trained in place
-        and left holding the best weights.
+      tfm: the TFM: a `TabPFNClassifier` as `finetune.load_tfm` returns (its
+        network is copied), or a `Network`, which is trained in place.
       X, y: encoded real training rows (float32 codes, int64 labels 0..n_classes-1).
       config: the run's options.
       n_classes: number of classes.
@@ -173,7 +174,7 @@ def finetune(
             np.random.default_rng([cfg.seed, 1 << 30]), cfg.n_synthetic_val
         )
 
-    net = tfm
+    net = tfm if isinstance(tfm, Network) else network_of(tfm)
     module = net.module
     freeze_unused(module)
     params = [p for p in module.parameters() if p.requires_grad]
@@ -390,6 +391,11 @@ def finetune(
         stop_reason,
         time.perf_counter() - t_start,
     )
+
+
+def _normalise(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1.0)
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def _fingerprint(cfg: FinetuneConfig, *arrays: Any) -> str:

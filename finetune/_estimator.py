@@ -1,0 +1,582 @@
+"""`CausalMixFTClassifier`: CausalMixFT as a scikit-learn classifier."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from finetune._config import FinetuneConfig
+from finetune._encode import TableEncoder
+from finetune._mixing import stratified_split
+
+SAVE_FORMAT = "causalmixft-classifier"
+SAVE_VERSION = 1
+_AUGMENTS = ("causalmix", "none", "scm_only")
+# Constructor arguments that `save` cannot write as JSON (they are not restored).
+_NOT_SAVED = ("tfm", "scm", "callback", "checkpoint_dir")
+
+
+class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
+    """Fine-tunes a tabular foundation model on real rows plus causal synthetic rows.
+
+    `fit` fits an ensemble of SCMs to the training rows (`jaxscm.fit_scm`), then
+    fine-tunes the TFM (TabPFN; by default the project's offline checkpoint from
+    `finetune.load_tfm`) on meta-batches that mix the real rows with fresh rows drawn
+    from the ensemble every step, with early stopping on held-out rows. Prediction
+    uses the fine-tuned network in context on the real training rows.
+
+    ``augment="none"`` is plain fine-tuning (no SCM is fitted); ``"scm_only"``
+    trains on synthetic rows alone; ``max_steps=0`` is the zero-shot TFM.
+
+    Args:
+      augment: "causalmix", "none" or "scm_only".
+      tfm: None (the default checkpoint), a checkpoint path or published name for
+        `finetune.load_tfm`, or a `tabpfn.TabPFNClassifier` (its network is copied).
+      max_steps: optimiser steps at most.
+      time_limit: seconds of fine-tuning at most (None: no limit).
+      random_state: int seed (None: a fresh seed, kept in `seed_`).
+      ratio, ratio_end, ratio_schedule, placement, members, query_fraction,
+        validation, n_synthetic_val, eval_metric, eval_every, patience, min_delta,
+        lr, lr_schedule, warmup_fraction, weight_decay, grad_clip,
+        n_estimators_train, n_estimators, inference_context, device,
+        checkpoint_dir, checkpoint_every: as in `FinetuneConfig`.
+      validation_fraction: share of the training rows held out (stratified) for
+        early stopping when no `X_val` is given; after fine-tuning they rejoin the
+        inference context, so every labelled row is used for prediction.
+      scm: a fitted `jaxscm.Ensemble` over the table's columns to use instead of
+        fitting one.
+      n_dags: graphs in the fitted ensemble.
+      scm_options: more keyword arguments for `jaxscm.fit_scm`.
+      callback: called with every step's and evaluation's record (a dict).
+      verbose: show progress bars.
+
+    Attributes:
+      classes_: the class labels.
+      n_features_in_, feature_names_in_: the training columns.
+      history_: per evaluation: step, train_loss, val_* (and test_*) metrics.
+      steps_: per step: loss, lr, ratio, rows, synthetic share, seconds.
+      best_step_: the step whose weights were kept (0: the pre-trained ones).
+      stop_reason_: why fine-tuning stopped.
+      scm_: the SCM ensemble used (None for plain fine-tuning).
+      seed_: the seed used.
+      config_: the `FinetuneConfig` of the run.
+
+    Examples:
+      >>> from benchmarks.datasets import make_split
+      >>> s = make_split("credit-g", 128, seed=0)
+      >>> clf = CausalMixFTClassifier(max_steps=50, random_state=0)
+      >>> clf.fit(s.X_train, s.y_train).score(s.X_test, s.y_test)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        augment: str = "causalmix",
+        tfm: Any = None,
+        *,
+        max_steps: int = 100,
+        time_limit: float | None = None,
+        random_state: int | None = None,
+        ratio: float = 1.0,
+        ratio_end: float | None = None,
+        ratio_schedule: str = "constant",
+        placement: str = "both",
+        members: str = "per_step",
+        query_fraction: float = 0.3,
+        validation: str = "real",
+        validation_fraction: float = 0.25,
+        n_synthetic_val: int = 1000,
+        eval_metric: str = "roc_auc",
+        eval_every: int = 10,
+        patience: int | None = 5,
+        min_delta: float = 0.0,
+        lr: float = 3e-5,
+        lr_schedule: str = "cosine",
+        warmup_fraction: float = 0.1,
+        weight_decay: float = 0.0,
+        grad_clip: float | None = 1.0,
+        n_estimators_train: int = 2,
+        n_estimators: int = 4,
+        inference_context: str = "real",
+        scm: Any = None,
+        n_dags: int = 8,
+        scm_options: dict[str, Any] | None = None,
+        device: str = "cpu",
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 25,
+        callback: Any = None,
+        verbose: bool = False,
+    ) -> None:
+        self.augment = augment
+        self.tfm = tfm
+        self.max_steps = max_steps
+        self.time_limit = time_limit
+        self.random_state = random_state
+        self.ratio = ratio
+        self.ratio_end = ratio_end
+        self.ratio_schedule = ratio_schedule
+        self.placement = placement
+        self.members = members
+        self.query_fraction = query_fraction
+        self.validation = validation
+        self.validation_fraction = validation_fraction
+        self.n_synthetic_val = n_synthetic_val
+        self.eval_metric = eval_metric
+        self.eval_every = eval_every
+        self.patience = patience
+        self.min_delta = min_delta
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.warmup_fraction = warmup_fraction
+        self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
+        self.n_estimators_train = n_estimators_train
+        self.n_estimators = n_estimators
+        self.inference_context = inference_context
+        self.scm = scm
+        self.n_dags = n_dags
+        self.scm_options = scm_options
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.callback = callback
+        self.verbose = verbose
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.non_deterministic = False
+        return tags
+
+    def _config(self, seed: int) -> FinetuneConfig:
+        if self.augment not in _AUGMENTS:
+            raise ValueError(
+                f"augment must be one of {_AUGMENTS}, got {self.augment!r}"
+            )
+        plain = self.augment == "none"
+        if plain and self.validation != "real":
+            raise ValueError(
+                f"augment='none' has no SCM for validation={self.validation!r}; use "
+                "validation='real' or augment='causalmix'"
+            )
+        if plain and self.inference_context != "real":
+            raise ValueError(
+                "augment='none' has no SCM for a synthetic inference context"
+            )
+        return FinetuneConfig(
+            ratio=0.0 if plain else self.ratio,
+            ratio_end=None if plain else self.ratio_end,
+            ratio_schedule=self.ratio_schedule,  # type: ignore[arg-type]
+            placement=self.placement,  # type: ignore[arg-type]
+            use_real=self.augment != "scm_only",
+            members=self.members,  # type: ignore[arg-type]
+            query_fraction=self.query_fraction,
+            validation=self.validation,  # type: ignore[arg-type]
+            n_synthetic_val=self.n_synthetic_val,
+            eval_metric=self.eval_metric,  # type: ignore[arg-type]
+            eval_every=self.eval_every,
+            patience=self.patience,
+            min_delta=self.min_delta,
+            lr=self.lr,
+            lr_schedule=self.lr_schedule,  # type: ignore[arg-type]
+            warmup_fraction=self.warmup_fraction,
+            weight_decay=self.weight_decay,
+            grad_clip=self.grad_clip,
+            max_steps=int(self.max_steps),
+            time_limit=self.time_limit,
+            n_estimators_train=self.n_estimators_train,
+            n_estimators=self.n_estimators,
+            inference_context=self.inference_context,  # type: ignore[arg-type]
+            seed=seed,
+            device=self.device,
+            checkpoint_dir=self.checkpoint_dir,
+            checkpoint_every=self.checkpoint_every,
+        )
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        X_val: Any = None,
+        y_val: Any = None,
+        *,
+        X_test: Any = None,
+        y_test: Any = None,
+    ) -> CausalMixFTClassifier:
+        """Fits the SCM ensemble (unless plain) and fine-tunes the TFM.
+
+        Args:
+          X: training features (DataFrame, possibly with string categorical columns,
+            or a 2-D array).
+          y: training labels (any hashable labels, e.g. strings).
+          X_val, y_val: validation rows for early stopping (default: a stratified
+            `validation_fraction` of the training rows).
+          X_test, y_test: optional rows scored at every evaluation, only recorded in
+            `history_` (never used for any decision).
+
+        Returns:
+          self.
+
+        Raises:
+          ValueError: bad options, a single-class training set, too few rows for the
+            validation split, or an SCM that cannot model the table or its target.
+        """
+        from finetune._finetune import finetune
+        from finetune._tabpfn import network_of
+
+        seed = _seed(self.random_state)
+        config = self._config(seed)
+        enc = TableEncoder.fit(X, y)
+        Xe, ye = enc.transform(X), enc.encode_labels(y)
+        n_classes = len(enc.classes)
+        train = np.arange(len(ye))
+        Xv = yv = None
+        returned: np.ndarray = train[:0]
+        if X_val is not None or y_val is not None:
+            if X_val is None or y_val is None:
+                raise ValueError("pass both X_val and y_val, or neither")
+            Xv, yv = enc.transform(X_val), enc.encode_labels(y_val)
+        elif config.max_steps > 0 and config.validation != "synthetic":
+            train, returned = _validation_split(ye, self.validation_fraction, seed, enc)
+            Xv, yv = Xe[returned], ye[returned]
+        scm = decode = None
+        if config.needs_scm and (
+            config.max_steps > 0 or config.inference_context != "real"
+        ):
+            scm, decode = self._ensemble(X, y, train, enc, seed)
+        X_t = y_t = None
+        if X_test is not None and y_test is not None:
+            X_t, y_t = enc.transform(X_test), enc.encode_labels(y_test)
+        net = network_of(_resolve_tfm(self.tfm))
+        result = finetune(
+            net,
+            Xe[train],
+            ye[train],
+            config=config,
+            n_classes=n_classes,
+            categorical=enc.categorical_indices,
+            X_val=Xv,
+            y_val=yv,
+            scm=scm,
+            decode=decode,
+            X_test=X_t,
+            y_test=y_t,
+            callback=self._callback(config),
+        )
+        ctx = np.concatenate([train, returned])
+        Xc, yc = Xe[ctx], ye[ctx]
+        if config.inference_context == "real+synthetic":
+            import jax
+
+            from finetune._mixing import SyntheticRows
+
+            n_syn = max(int(round(config.max_ratio * len(ctx))), 1)
+            src = SyntheticRows(
+                jax.random.fold_in(jax.random.key(seed), 2),
+                scm,
+                decode,
+                n_syn,
+                members="pooled",
+            )
+            Xs, ys = src.draw(np.random.default_rng([seed, 2]), n_syn)
+            Xc, yc = np.concatenate([Xc, Xs]), np.concatenate([yc, ys])
+        self.encoder_ = enc
+        self.classes_ = enc.classes
+        self.n_features_in_ = len(enc.features)
+        if enc.from_frame:
+            self.feature_names_in_ = np.asarray(enc.features, dtype=object)
+        self.network_ = result.network
+        self.context_X_, self.context_y_ = Xc, yc
+        self.history_ = [
+            {k: v for k, v in h.items() if k != "kind"} for h in result.history
+        ]
+        self.steps_ = [
+            {k: v for k, v in s.items() if k != "kind"} for s in result.steps
+        ]
+        self.best_step_ = result.best_step
+        self.stop_reason_ = result.stop_reason
+        self.fit_seconds_ = result.seconds
+        self.scm_ = scm
+        self.seed_ = seed
+        self.config_ = config
+        self._predictor = None
+        return self
+
+    def _callback(self, config: FinetuneConfig) -> Any:
+        if not self.verbose:
+            return self.callback
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.max_steps, desc="fine-tuning", unit="step")
+        user = self.callback
+
+        def cb(rec: dict[str, Any]) -> None:
+            if rec["kind"] == "step":
+                bar.update(1)
+                bar.set_postfix(loss=f"{rec['loss']:.3f}")
+            elif "val_score" in rec:
+                bar.set_postfix(val=f"{rec['val_score']:.3f}")
+            if user is not None:
+                user(rec)
+
+        return cb
+
+    def _ensemble(
+        self, X: Any, y: Any, train: np.ndarray, enc: TableEncoder, seed: int
+    ) -> tuple[Any, Any]:
+        import pandas as pd
+
+        scm = self.scm
+        if scm is None:
+            import jaxscm
+
+            frame = (
+                X
+                if isinstance(X, pd.DataFrame)
+                else pd.DataFrame(np.asarray(X), columns=list(enc.features))
+            )
+            frame = frame.iloc[train].reset_index(drop=True).copy()
+            target = _target_name(y, enc.features)
+            yv = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)[train]
+            frame[target] = pd.Series(yv).map(str).astype("category").to_numpy()
+            kinds = {
+                f: "categorical" if c else "numeric"
+                for f, c in zip(enc.features, enc.categories, strict=True)
+            }
+            kinds[target] = "categorical"
+            opts = dict(self.scm_options or {})
+            opts.setdefault("progress", bool(self.verbose))
+            try:
+                scm = jaxscm.fit_scm(
+                    frame,
+                    target=target,
+                    n_dags=self.n_dags,
+                    seed=seed,
+                    kinds=kinds,
+                    **opts,
+                )
+            except Exception as err:
+                raise ValueError(
+                    f"fitting the SCM ensemble to the training table failed "
+                    f"({type(err).__name__}: {err}); fix the table as the message "
+                    "says, pass a fitted ensemble as scm=..., or use augment='none' "
+                    "for plain fine-tuning"
+                ) from err
+        try:
+            decode = enc.synthetic_decoder(scm.columns)
+        except ValueError as err:
+            raise ValueError(
+                f"the SCM ensemble cannot generate this table: {err}; use "
+                "augment='none' for plain fine-tuning"
+            ) from err
+        return scm, decode
+
+    def _get_predictor(self) -> Any:
+        from finetune._tabpfn import make_classifier
+
+        if getattr(self, "_predictor", None) is None:
+            clf = make_classifier(
+                self.network_,
+                n_estimators=self.config_.n_estimators,
+                categorical=self.encoder_.categorical_indices,
+                device=self.config_.device,
+                seed=self.seed_,
+                batched=False,
+            )
+            self.network_.module.eval()
+            self._predictor = clf.fit(self.context_X_, self.context_y_)
+        return self._predictor
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, (n, n_classes) in `classes_` order."""
+        check_is_fitted(self, "network_")
+        Xe = self.encoder_.transform(X)
+        clf = self._get_predictor()
+        p = np.asarray(clf.predict_proba(Xe), np.float64)
+        out = np.zeros((len(Xe), len(self.classes_)))
+        out[:, np.asarray(clf.classes_, np.int64)] = p
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class labels."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Writes the fitted model to a new directory (no pickle).
+
+        The directory holds ``model.safetensors`` (the fine-tuned network, also a
+        TabPFN checkpoint that `finetune.load_tfm` and `TabPFNClassifier` read),
+        ``context.safetensors`` (the encoded inference context), ``estimator.json``
+        (options, encoding, classes, history) and, when an SCM was used,
+        ``scm.npz`` (`jaxscm.save`). It is written next to `path` and renamed into
+        place, so an interrupted save leaves nothing under `path`.
+
+        Raises:
+          FileExistsError: `path` exists and is not empty.
+        """
+        from safetensors.numpy import save_file
+        from tabpfn.checkpoint import save_as_safetensors
+
+        import jaxscm
+
+        check_is_fitted(self, "network_")
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            raise FileExistsError(
+                f"{path} exists and is not empty; choose a new folder"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+        try:
+            save_as_safetensors(self.network_.checkpoint(), tmp / "model.safetensors")
+            save_file(
+                {
+                    "X": np.ascontiguousarray(self.context_X_),
+                    "y": np.ascontiguousarray(self.context_y_),
+                },
+                str(tmp / "context.safetensors"),
+            )
+            if self.scm_ is not None:
+                jaxscm.save(tmp / "scm.npz", self.scm_)
+            params = {k: v for k, v in self.get_params().items() if k not in _NOT_SAVED}
+            meta = {
+                "format": SAVE_FORMAT,
+                "version": SAVE_VERSION,
+                "params": params,
+                "tfm": self.tfm
+                if isinstance(self.tfm, (str, type(None)))
+                else "object",
+                "encoder": self.encoder_.to_json(),
+                "config": self.config_.to_json(),
+                "history": self.history_,
+                "steps": self.steps_,
+                "best_step": self.best_step_,
+                "stop_reason": self.stop_reason_,
+                "seed": self.seed_,
+                "fit_seconds": self.fit_seconds_,
+            }
+            (tmp / "estimator.json").write_text(json.dumps(meta, indent=1))
+            if path.exists():
+                path.rmdir()
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CausalMixFTClassifier:
+        """Reads a model written by `save`.
+
+        Raises:
+          FileNotFoundError: no such directory or a file is missing.
+          ValueError: not a saved CausalMixFTClassifier of this version.
+        """
+        from safetensors.numpy import load_file
+        from tabpfn import TabPFNClassifier
+
+        from finetune._tabpfn import network_of
+
+        path = Path(path)
+        meta_path = path / "estimator.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{meta_path} not found; is {path} a saved model?")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != SAVE_FORMAT or meta.get("version") != SAVE_VERSION:
+            raise ValueError(
+                f"{path} is not a {SAVE_FORMAT} v{SAVE_VERSION} model "
+                f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
+            )
+        params = dict(meta["params"])
+        tfm = meta["tfm"] if meta["tfm"] != "object" else None
+        est = cls(tfm=tfm, **{k: v for k, v in params.items() if k != "tfm"})
+        config = FinetuneConfig(**meta["config"])
+        model = TabPFNClassifier(
+            model_path=str(path / "model.safetensors"),
+            device=config.device,
+            ignore_pretraining_limits=True,
+        )
+        est.network_ = network_of(model)
+        ctx = load_file(str(path / "context.safetensors"))
+        est.context_X_, est.context_y_ = ctx["X"], ctx["y"]
+        est.encoder_ = TableEncoder.from_json(meta["encoder"])
+        est.classes_ = est.encoder_.classes
+        est.n_features_in_ = len(est.encoder_.features)
+        if est.encoder_.from_frame:
+            est.feature_names_in_ = np.asarray(est.encoder_.features, dtype=object)
+        est.history_, est.steps_ = meta["history"], meta["steps"]
+        est.best_step_, est.stop_reason_ = meta["best_step"], meta["stop_reason"]
+        est.seed_, est.fit_seconds_, est.config_ = (
+            meta["seed"],
+            meta["fit_seconds"],
+            config,
+        )
+        est.scm_ = None
+        if (path / "scm.npz").is_file():
+            import jaxscm
+
+            est.scm_ = jaxscm.load(path / "scm.npz")
+        est._predictor = None
+        return est
+
+
+def _seed(random_state: Any) -> int:
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+    if isinstance(random_state, (int, np.integer)) and not isinstance(
+        random_state, bool
+    ):
+        if random_state < 0:
+            raise ValueError(f"random_state must be >= 0, got {random_state}")
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    raise ValueError(f"random_state must be an int or None, got {random_state!r}")
+
+
+def _resolve_tfm(tfm: Any) -> Any:
+    if tfm is None or isinstance(tfm, (str, os.PathLike)):
+        from finetune._tfm import load_tfm
+
+        return load_tfm(tfm)
+    if hasattr(tfm, "models_"):
+        return tfm
+    from sklearn.base import clone
+
+    # clone: loading the weights must not change the caller's estimator
+    return clone(tfm)
+
+
+def _target_name(y: Any, features: tuple[str, ...]) -> str:
+    name = getattr(y, "name", None)
+    name = str(name) if name is not None else "target"
+    while name in features:
+        name = f"{name}_"
+    return name
+
+
+def _validation_split(
+    y: np.ndarray, fraction: float, seed: int, enc: TableEncoder
+) -> tuple[np.ndarray, np.ndarray]:
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+    counts = np.bincount(y, minlength=len(enc.classes))
+    for c, m in enumerate(counts):
+        if m < 2:
+            raise ValueError(
+                f"too few rows for the validation split: class {enc.classes[c]!r} has "
+                f"{m} training row(s), and validation_fraction={fraction} needs at "
+                "least one row of every class on each side; pass X_val and y_val, add "
+                "rows, or use validation='synthetic'"
+            )
+    train, val = stratified_split(np.random.default_rng([seed, 3]), y, fraction)
+    return np.sort(train), np.sort(val)
