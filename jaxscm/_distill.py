@@ -289,10 +289,9 @@ def _register_mechanisms() -> None:
     from dowhy.gcm import (
         ClassifierFCM,
         DiscreteAdditiveNoiseModel,
-        EmpiricalDistribution,
         PostNonlinearModel,
-        ScipyDistribution,
     )
+    from dowhy.gcm.causal_mechanisms import StochasticModel
     from dowhy.gcm.ml.regression import (
         InvertibleExponentialFunction,
         InvertibleIdentityFunction,
@@ -313,8 +312,9 @@ def _register_mechanisms() -> None:
             )
         return Root(noise=_noise(mech, ctx, root=True))
 
-    _mechanism.register(EmpiricalDistribution, root)
-    _mechanism.register(ScipyDistribution, root)
+    # Any root distribution: EmpiricalDistribution and ScipyDistribution convert
+    # exactly, others are refused by `_noise` (or resampled on the surrogate opt-in).
+    _mechanism.register(StochasticModel, root)
 
     @_mechanism.register(PostNonlinearModel)
     def _(mech: PostNonlinearModel, ctx: _Node) -> Additive:
@@ -492,6 +492,16 @@ def _register_predictors() -> None:
 
     @_predictor.register(SklearnRegressionModel)
     def _(model: Any, ctx: _Node, classifier: bool) -> Any:
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        try:
+            check_is_fitted(model.sklearn_model)
+        except NotFittedError:
+            raise ValueError(
+                f"{ctx.where}: its {type(model.sklearn_model).__name__} is not fitted; "
+                f"call gcm.fit before distilling"
+            ) from None
         encode = _encoders(model, ctx)
         f = sklearn_predictor(model.sklearn_model, ctx, classifier)
         if encode is None:

@@ -160,9 +160,12 @@ def _train(x: np.ndarray, y: np.ndarray, options: SurrogateOptions, classifier: 
         updates, s = opt.update(g, s, p)
         return optax.apply_updates(p, updates), s
 
-    state = opt.init(params)
-    for _ in range(options.steps):
-        params, state = step(params, state)
+    # optax mixes Python scalars and int32 step counts, which strict dtype promotion
+    # (what the test suite turns on for the core) refuses.
+    with jax.numpy_dtype_promotion("standard"):
+        state = opt.init(params)
+        for _ in range(options.steps):
+            params, state = step(params, state)
     layers = [params["params"][f"Dense_{i}"] for i in range(len(widths))]
     return [np.asarray(d["kernel"]) for d in layers], [np.asarray(d["bias"]) for d in layers]
 
