@@ -1,0 +1,151 @@
+"""fit_scm, model directories and the fit-scm / sample command line, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxscm
+from finetune.cli import main
+
+# One compiled sampler: models of the same structure share the compilation.
+_sample = jax.jit(jaxscm.sample, static_argnums=2)
+
+
+def _table(n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=n)
+    city = rng.choice(["oslo", "paris", "rome"], n)
+    b = 1.5 * a + (city == "rome") + 0.5 * rng.normal(size=n)
+    count = np.round(30 + 10 * b + rng.normal(size=n)).astype(int)
+    y = np.where(b + rng.normal(size=n) > 0.5, "yes", "no")
+    df = pd.DataFrame({"a": a, "city": city, "b": b, "count": count, "y": y})
+    df.loc[::25, "a"] = np.nan  # imputed, rate recorded
+    return df
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return jaxscm.fit_scm(_table(), "y", n_dags=3, n_bootstrap=3, seed=1,
+                          mechanisms="linear", progress=False, return_info=True)
+
+
+def test_fit_scm__ensemble_over_the_table_columns_with_the_target_flagged(fitted):
+    model, info = fitted
+    assert isinstance(model, jaxscm.Ensemble)
+    assert model.nodes == ("a", "city", "b", "count", "y")
+    assert [c.kind for c in model.columns] == ["numeric", "categorical", "numeric",
+                                                 "integer", "categorical"]
+    assert model.columns[-1].is_target and model.target == 4
+    x = _sample(jax.random.key(0), model, 64)
+    assert x.shape == (3, 64, 5) and bool(jnp_isfinite(x))
+    assert set(np.unique(np.asarray(x[..., 4]))) <= {0.0, 1.0}
+    assert info.dags.shape == (3, 5, 5) and not info.dags[:, 4, :].any()  # target sink
+    assert info.missing_rate["a"] == pytest.approx(12 / 300)
+    assert set(info.timings) >= {"discover", "fit", "distill", "total"}
+    # graphs in the model are the sampled ones
+    assert np.array_equal(np.asarray(model.adjacency, bool), info.dags)
+
+
+def jnp_isfinite(x) -> bool:
+    return np.isfinite(np.asarray(x)).all()
+
+
+def test_fit_scm__same_seed_same_model():
+    kwargs = dict(n_dags=2, n_bootstrap=2, seed=4, mechanisms="linear", progress=False)
+    a = jaxscm.fit_scm(_table(120), "y", **kwargs)
+    b = jaxscm.fit_scm(_table(120), "y", **kwargs)
+    assert a.columns == b.columns
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        assert np.array_equal(u, v)
+
+
+def test_fit_scm__required_and_forbidden_edges_by_name():
+    _, info = jaxscm.fit_scm(
+        _table(120), "y", n_dags=4, n_bootstrap=2, mechanisms="linear", progress=False,
+        required=[("city", "count")], forbidden=[("a", "b")], return_info=True,
+    )
+    assert info.dags[:, 1, 3].all() and not info.dags[:, 0, 2].any()
+    with pytest.raises(ValueError, match="no column 'zzz'"):
+        jaxscm.fit_scm(_table(120), "y", required=[("a", "zzz")], progress=False)
+
+
+def test_save_fit__round_trip_and_refuses_to_clobber(fitted, tmp_path):
+    model, info = fitted
+    out = jaxscm.save_fit(tmp_path / "m", model, info)
+    assert sorted(p.name for p in out.iterdir()) == ["fit.json", "model.npz"]
+    back, info2 = jaxscm.load_fit(out)
+    key = jax.random.key(3)
+    assert np.array_equal(_sample(key, back, 64), _sample(key, model, 64))
+    assert info2.columns == info.columns and np.array_equal(info2.dags, info.dags)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        jaxscm.save_fit(out, model, info)
+    jaxscm.save_fit(out, model, info, overwrite=True)
+    user = tmp_path / "notes"
+    user.mkdir()
+    (user / "keep.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a model directory"):
+        jaxscm.save_fit(user, model, info, overwrite=True)
+    assert (user / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "notes"]
+
+
+def test_save_fit__an_error_leaves_nothing_behind(fitted, tmp_path):
+    _, info = fitted
+    with pytest.raises(TypeError):
+        jaxscm.save_fit(tmp_path / "m", object(), info)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_fit__corrupted_record_is_a_format_error(fitted, tmp_path):
+    model, info = fitted
+    out = jaxscm.save_fit(tmp_path / "m", model, info)
+    record = json.loads((out / "fit.json").read_text())
+    record["version"] = 99
+    (out / "fit.json").write_text(json.dumps(record))
+    with pytest.raises(jaxscm.FormatError, match="fit.json"):
+        jaxscm.load_fit(out)
+    with pytest.raises(FileNotFoundError, match="not a model directory"):
+        jaxscm.load_fit(tmp_path)
+
+
+def test_cli__fit_scm_then_sample_csv_and_parquet(tmp_path, capsys):
+    df = _table(200)
+    df.to_csv(tmp_path / "data.csv", index=False)
+    model_dir = tmp_path / "model"
+    rc = main(["fit-scm", str(tmp_path / "data.csv"), "--target", "y", "-o", str(model_dir),
+               "--n-dags", "2", "--n-bootstrap", "2", "--mechanisms", "linear", "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "fitted 2 SCMs on 200 rows x 5 columns" in out and "causalmixft sample" in out
+    rc = main(["sample", str(model_dir), "-n", "50", "-o", str(tmp_path / "s.csv"), "--seed", "1"])
+    assert rc == 0
+    s = pd.read_csv(tmp_path / "s.csv")
+    assert list(s.columns) == list(df.columns) and len(s) == 50
+    assert set(s["y"]) <= {"yes", "no"} and set(s["city"]) <= {"oslo", "paris", "rome"}
+    assert s["count"].dtype.kind == "i" and not s.isna().any().any()
+    rc = main(["sample", str(model_dir), "-n", "30", "-o", str(tmp_path / "s.parquet"),
+               "--member", "1", "--chunk", "7"])
+    assert rc == 0
+    p = pd.read_parquet(tmp_path / "s.parquet")
+    assert len(p) == 30 and p["y"].astype(str).isin(["yes", "no"]).all()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["data.csv", "model", "s.csv",
+                                                          "s.parquet"]
+
+
+def test_cli__bad_input_is_one_clear_line_and_no_files(tmp_path, capsys):
+    _table(50).to_csv(tmp_path / "data.csv", index=False)
+    rc = main(["fit-scm", str(tmp_path / "data.csv"), "--target", "label", "-o",
+               str(tmp_path / "m"), "--quiet"])
+    assert rc == 2
+    assert "target column 'label' is not in the table" in capsys.readouterr().err
+    rc = main(["sample", str(tmp_path / "nowhere"), "-n", "5", "-o", str(tmp_path / "x.csv")])
+    assert rc == 2
+    assert "not a model directory" in capsys.readouterr().err
+    rc = main(["sample", str(tmp_path), "-n", "5", "-o", str(tmp_path / "x.txt")])
+    assert rc == 2 and ".csv or .parquet" in capsys.readouterr().err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["data.csv"]
