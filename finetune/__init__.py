@@ -10,6 +10,10 @@ from typing import Any
 
 # public name -> (module, attribute)
 _LAZY: dict[str, tuple[str, str]] = {
+    "CausalMixFTClassifier": ("finetune._estimator", "CausalMixFTClassifier"),
+    "FinetuneConfig": ("finetune._config", "FinetuneConfig"),
+    "FinetuneResult": ("finetune._finetune", "FinetuneResult"),
+    "finetune": ("finetune._finetune", "finetune"),
 }
 
 __all__ = sorted(_LAZY)

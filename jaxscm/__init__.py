@@ -27,12 +27,25 @@ from jaxscm._random import random_scm
 from jaxscm._sample import do, propagate, sample, sample_noise
 from jaxscm._schema import Column
 from jaxscm._scm import SCM
+from jaxscm._shard import local_rows, sample_sharded, sharding_for
 from jaxscm._tree import TreeEnsemble
 
 # The fitting front end and the prior live in their own modules and pull in
 # causal-learn, DoWhy, sklearn or pandas only when called: `import jaxscm` stays light
 # (a test checks it in a subprocess). public name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
+    "distill": ("jaxscm._distill", "distill"),
+    "SurrogateOptions": ("jaxscm._surrogate", "SurrogateOptions"),
+    "discover": ("jaxscm._discover", "discover"),
+    "sample_dags": ("jaxscm._dags", "sample_dags"),
+    "fit": ("jaxscm._fit", "fit"),
+    "seeded_numpy": ("jaxscm._fit", "seeded_numpy"),
+    "fit_scm": ("jaxscm._fit_scm", "fit_scm"),
+    "FitInfo": ("jaxscm._fit_scm", "FitInfo"),
+    "save_fit": ("jaxscm._fit_scm", "save_fit"),
+    "load_fit": ("jaxscm._fit_scm", "load_fit"),
+    "infer_schema": ("jaxscm._table", "infer_schema"),
+    "SchemaError": ("jaxscm._table", "SchemaError"),
 }
 
 __all__ = [
@@ -54,11 +67,14 @@ __all__ = [
     "do",
     "gaussian",
     "load",
+    "local_rows",
     "propagate",
     "random_scm",
     "sample",
     "sample_noise",
+    "sample_sharded",
     "save",
+    "sharding_for",
     "stack",
 ]
 __all__ += sorted(_LAZY)
