@@ -19,8 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--rows", type=int, required=True, help="rows to write")
     parser.add_argument("-o", "--output", required=True, help="out.csv or out.parquet")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--member", type=int, default=None,
-                        help="sample only this graph of the ensemble (0-based)")
+    parser.add_argument(
+        "--member",
+        type=int,
+        default=None,
+        help="sample only this graph of the ensemble (0-based)",
+    )
     parser.add_argument("--chunk", type=int, default=100_000, help="rows per chunk")
 
 
@@ -42,9 +46,12 @@ def run(args: argparse.Namespace) -> int:
         model, _ = jaxscm.load_fit(args.model_dir)
         k = getattr(model, "n_members", 1)
         if args.member is not None and not 0 <= args.member < k:
-            raise ValueError(f"--member must be in [0, {k}), the ensemble has {k} graphs")
-        write_samples(out, model, args.rows, seed=args.seed, member=args.member,
-                      chunk=args.chunk)
+            raise ValueError(
+                f"--member must be in [0, {k}), the ensemble has {k} graphs"
+            )
+        write_samples(
+            out, model, args.rows, seed=args.seed, member=args.member, chunk=args.chunk
+        )
     except (FileNotFoundError, ValueError) as err:
         print(f"causalmixft sample: error: {err}", file=sys.stderr)
         return 2
@@ -53,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_samples(path, model, n: int, *, seed: int, member: int | None, chunk: int):  # noqa: ANN001, ANN201
-    """Samples `n` decoded rows chunk by chunk into a CSV or Parquet file, atomically."""
+    """Samples `n` decoded rows, chunk by chunk, into a CSV/Parquet file atomically."""
     import os
 
     import jax
@@ -73,11 +80,17 @@ def write_samples(path, model, n: int, *, seed: int, member: int | None, chunk: 
         for i, start in enumerate(range(0, n, chunk)):
             x = np.asarray(sample(jax.random.fold_in(key, i), model, per))
             if k is not None:
-                # (k, per, d) -> rows interleaving the members: row r from member r mod k.
-                x = x[member] if member is not None else x.transpose(1, 0, 2).reshape(-1, x.shape[-1])
+                # (k, per, d) -> rows interleaving members: row r from member r mod k.
+                x = (
+                    x[member]
+                    if member is not None
+                    else x.transpose(1, 0, 2).reshape(-1, x.shape[-1])
+                )
             frame = to_frame(x[: min(chunk, n - start)], model.columns)
             if path.suffix.lower() == ".csv":
-                frame.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+                frame.to_csv(
+                    tmp, mode="w" if i == 0 else "a", header=i == 0, index=False
+                )
             else:
                 import pyarrow as pa
                 import pyarrow.parquet as pq

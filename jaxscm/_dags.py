@@ -67,11 +67,15 @@ def sample_dags(
     if not jnp.issubdtype(probs.dtype, jnp.floating):
         probs = probs.astype(jnp.float32)
     if probs.ndim != 2 or probs.shape[0] != probs.shape[1]:
-        raise ValueError(f"edge_probs must be a square (d, d) matrix, got shape {probs.shape}")
+        raise ValueError(
+            f"edge_probs must be a square (d, d) matrix, got shape {probs.shape}"
+        )
     d = probs.shape[0]
     name = (lambda i: repr(nodes[i])) if nodes is not None else (lambda i: f"node {i}")
     req = jnp.zeros((d, d), bool) if required is None else jnp.asarray(required, bool)
-    forb = jnp.zeros((d, d), bool) if forbidden is None else jnp.asarray(forbidden, bool)
+    forb = (
+        jnp.zeros((d, d), bool) if forbidden is None else jnp.asarray(forbidden, bool)
+    )
     if req.shape != (d, d) or forb.shape != (d, d):
         raise ValueError(f"required/forbidden must be ({d}, {d}) like edge_probs")
     if _concrete(probs, req, forb):
@@ -92,7 +96,8 @@ def _check(p: np.ndarray, req: np.ndarray, forb: np.ndarray, name: Any) -> None:
     if (both[off] > 1 + 1e-6).any():
         i, j = np.argwhere((both > 1 + 1e-6) & off)[0]
         raise ValueError(
-            f"P({name(i)} -> {name(j)}) + P({name(j)} -> {name(i)}) = {both[i, j]:.3f} > 1; "
+            f"P({name(i)} -> {name(j)}) + P({name(j)} -> {name(i)}) = "
+            f"{both[i, j]:.3f} > 1; "
             f"the two directions of a pair are exclusive events"
         )
     if np.diagonal(req).any():
@@ -126,7 +131,7 @@ def _find_cycle(adj: np.ndarray) -> list[int]:
                 path.pop()
                 state[node] = 2
             elif state[child] == 1:
-                return path[path.index(int(child)):]
+                return path[path.index(int(child)) :]
             elif state[child] == 0:
                 state[child] = 1
                 path.append(int(child))
@@ -149,7 +154,9 @@ def _one(key: jax.Array, p: jax.Array, req: jax.Array, forb: jax.Array) -> jax.A
     edges = (edges | req) & ~forb
     tie = 1e-3 / d * jax.random.gumbel(k_tie, (d,), p.dtype)
 
-    def place(t: int, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+    def place(
+        t: int, carry: tuple[jax.Array, jax.Array]
+    ) -> tuple[jax.Array, jax.Array]:
         placed, pos = carry
         rem = ~placed
         e_rem = edges & rem[:, None] & rem[None, :]

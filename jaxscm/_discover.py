@@ -116,7 +116,9 @@ def discover(
         rows = rng.integers(0, n, n)
         sample = data[rows]
         try:
-            run = sum(_run(a, sample, test, alpha, max_depth) for a in algos) / len(algos)
+            run = sum(_run(a, sample, test, alpha, max_depth) for a in algos) / len(
+                algos
+            )
         except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as err:
             last_error = err  # e.g. a resample where a rare category vanished
             continue
@@ -162,7 +164,9 @@ def _as_array(
     return data, columns
 
 
-def _run(algo: str, data: np.ndarray, test: str, alpha: float, depth: int | None) -> np.ndarray:
+def _run(
+    algo: str, data: np.ndarray, test: str, alpha: float, depth: int | None
+) -> np.ndarray:
     """One run's votes, (d, d)."""
     from causallearn.search.ConstraintBased.FCI import fci
     from causallearn.search.ConstraintBased.PC import pc
@@ -171,11 +175,24 @@ def _run(algo: str, data: np.ndarray, test: str, alpha: float, depth: int | None
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if algo == "pc":
-            g = pc(data, alpha, test, stable=True, show_progress=False, verbose=False,
-                   max_k=depth).G.graph
+            g = pc(
+                data,
+                alpha,
+                test,
+                stable=True,
+                show_progress=False,
+                verbose=False,
+                max_k=depth,
+            ).G.graph
         else:
-            g, _ = fci(data, test, alpha, depth=-1 if depth is None else int(depth),
-                       verbose=False, show_progress=False)
+            g, _ = fci(
+                data,
+                test,
+                alpha,
+                depth=-1 if depth is None else int(depth),
+                verbose=False,
+                show_progress=False,
+            )
             g = g.graph
     return marks_to_votes(np.asarray(g))
 

@@ -54,21 +54,25 @@ def seeded_numpy(random_state: int | np.random.Generator) -> Iterator[None]:
       True
     """
     seed = _seed(random_state)
-    state = np.random.get_state()
-    np.random.seed(seed)
+    # The legacy global RNG is the point here: DoWhy draws from it.
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
     try:
         yield
     finally:
-        np.random.set_state(state)
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def _seed(random_state: int | np.random.Generator) -> int:
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(0, 2**32 - 1))
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+    if isinstance(random_state, (int, np.integer)) and not isinstance(
+        random_state, bool
+    ):
         return int(random_state) % (2**32)
     raise TypeError(
-        f"random_state must be an int or np.random.Generator, got {type(random_state).__name__}"
+        f"random_state must be an int or np.random.Generator, got "
+        f"{type(random_state).__name__}"
     )
 
 
@@ -108,8 +112,8 @@ def fit(
       >>> rng = np.random.default_rng(0)
       >>> a = rng.normal(size=200)
       >>> m = fit(np.c_[a, 2 * a + rng.normal(size=200)], np.array([[0, 1], [0, 0]]))
-      >>> m.graph.nodes["x1"]["jaxscm_mechanism"]
-      'linear'
+      >>> print(m.graph.nodes["x1"]["jaxscm_mechanism"])
+      linear
     """
     import networkx as nx
     from dowhy import gcm
@@ -129,12 +133,15 @@ def fit(
     index = {name: j for j, name in enumerate(names)}
     if mechanisms == "auto":
         with seeded_numpy(base):
-            gcm.auto.assign_causal_mechanisms(model, frame, quality=gcm.auto.AssignmentQuality.GOOD)
+            gcm.auto.assign_causal_mechanisms(
+                model, frame, quality=gcm.auto.AssignmentQuality.GOOD
+            )
     for node in nx.topological_sort(graph):
         parents = tuple(get_ordered_predecessors(graph, node))
         node_seed = int(
-            np.random.SeedSequence([base, index[node], *(index[p] for p in parents)])
-            .generate_state(1)[0]
+            np.random.SeedSequence(
+                [base, index[node], *(index[p] for p in parents)]
+            ).generate_state(1)[0]
         )
         key = (node, parents, mechanisms, base)
         if mechanisms != "auto" and cache is not None and key in cache:
@@ -145,8 +152,12 @@ def fit(
                     mech, choice = model.causal_mechanism(node), "auto"
                 else:
                     mech, choice = _choose(
-                        columns[index[node]], codes, [index[p] for p in parents],
-                        columns, mechanisms, node_seed,
+                        columns[index[node]],
+                        codes,
+                        [index[p] for p in parents],
+                        columns,
+                        mechanisms,
+                        node_seed,
                     )
                 model.set_causal_mechanism(node, mech)
                 gcm.fitting_sampling.fit_causal_model_of_target(model, node, frame)
@@ -172,7 +183,9 @@ def _graph(dag: Any, names: list[str]) -> Any:
     if isinstance(dag, nx.DiGraph):
         unknown = sorted(set(map(str, dag.nodes)) - set(names))
         if unknown:
-            raise ValueError(f"the graph has nodes {unknown} that are not columns {names}")
+            raise ValueError(
+                f"the graph has nodes {unknown} that are not columns {names}"
+            )
         graph = nx.DiGraph()
         graph.add_nodes_from(names)
         graph.add_edges_from((str(a), str(b)) for a, b in dag.edges)
@@ -180,7 +193,8 @@ def _graph(dag: Any, names: list[str]) -> Any:
         adj = np.asarray(dag).astype(bool)
         if adj.shape != (len(names), len(names)):
             raise ValueError(
-                f"dag must be a ({len(names)}, {len(names)}) adjacency matrix, got {adj.shape}"
+                f"dag must be a ({len(names)}, {len(names)}) adjacency matrix, got "
+                f"{adj.shape}"
             )
         graph = nx.DiGraph()
         graph.add_nodes_from(names)
@@ -192,8 +206,12 @@ def _graph(dag: Any, names: list[str]) -> Any:
 
 
 def _choose(
-    col: Column, codes: np.ndarray, parents: list[int], columns: Sequence[Column],
-    mode: str, seed: int,
+    col: Column,
+    codes: np.ndarray,
+    parents: list[int],
+    columns: Sequence[Column],
+    mode: str,
+    seed: int,
 ) -> tuple[Any, str]:
     """The (unfitted) DoWhy mechanism for one node, and the predictor chosen."""
     from dowhy import gcm
@@ -218,7 +236,10 @@ def _regressor(choice: str, seed: int) -> Any:
 
     if choice == "hgb":
         return HistGradientBoostingRegressor(
-            max_iter=100, max_leaf_nodes=15, early_stopping=False, random_state=seed % 2**31
+            max_iter=100,
+            max_leaf_nodes=15,
+            early_stopping=False,
+            random_state=seed % 2**31,
         )
     return LinearRegression()
 
@@ -231,12 +252,17 @@ def _classifier(choice: str, seed: int) -> Any:
 
     if choice == "hgb":
         return HistGradientBoostingClassifier(
-            max_iter=100, max_leaf_nodes=15, early_stopping=False, random_state=seed % 2**31
+            max_iter=100,
+            max_leaf_nodes=15,
+            early_stopping=False,
+            random_state=seed % 2**31,
         )
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
 
 
-def _features(codes: np.ndarray, parents: list[int], columns: Sequence[Column]) -> np.ndarray:
+def _features(
+    codes: np.ndarray, parents: list[int], columns: Sequence[Column]
+) -> np.ndarray:
     """Parent matrix for the model choice, categorical parents one-hot encoded."""
     blocks = []
     for j in parents:
@@ -249,7 +275,11 @@ def _features(codes: np.ndarray, parents: list[int], columns: Sequence[Column]) 
 
 
 def _compare(
-    col: Column, codes: np.ndarray, parents: list[int], columns: Sequence[Column], seed: int
+    col: Column,
+    codes: np.ndarray,
+    parents: list[int],
+    columns: Sequence[Column],
+    seed: int,
 ) -> str:
     """'hgb' if gradient boosting beats the linear model on a held-out quarter."""
     n = codes.shape[0]
@@ -263,13 +293,19 @@ def _compare(
         y = y.astype(np.int64)
         if len(np.unique(y[train])) < 2:
             return "linear"
-        losses = [_logloss(_classifier(c, seed), X, y, train, test) for c in ("linear", "hgb")]
+        losses = [
+            _logloss(_classifier(c, seed), X, y, train, test) for c in ("linear", "hgb")
+        ]
     else:
-        losses = [_mse(_regressor(c, seed), X, y, train, test) for c in ("linear", "hgb")]
+        losses = [
+            _mse(_regressor(c, seed), X, y, train, test) for c in ("linear", "hgb")
+        ]
     return "hgb" if losses[1] < _HGB_GAIN * losses[0] else "linear"
 
 
-def _mse(model: Any, X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+def _mse(
+    model: Any, X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray
+) -> float:
     model.fit(X[train], y[train])
     return float(((y[test] - model.predict(X[test])) ** 2).mean())
 

@@ -83,7 +83,8 @@ class FitInfo:
         """Inverse of `to_json`; raises ValueError on another format or version."""
         if d.get("format") != FIT_FORMAT or d.get("version") != FIT_VERSION:
             raise ValueError(
-                f"not a {FIT_FORMAT} v{FIT_VERSION} record (format {d.get('format')!r}, "
+                f"not a {FIT_FORMAT} v{FIT_VERSION} record (format "
+                f"{d.get('format')!r}, "
                 f"version {d.get('version')!r})"
             )
         return cls(
@@ -149,7 +150,8 @@ def fit_scm(
       >>> import numpy as np, pandas as pd, jax, jaxscm
       >>> rng = np.random.default_rng(0)
       >>> a = rng.normal(size=300)
-      >>> df = pd.DataFrame({"a": a, "y": np.where(a + rng.normal(size=300) > 0, "p", "n")})
+      >>> y = np.where(a + rng.normal(size=300) > 0, "p", "n")
+      >>> df = pd.DataFrame({"a": a, "y": y})
       >>> model = fit_scm(df, target="y", n_dags=2, n_bootstrap=2, progress=False)
       >>> jaxscm.sample(jax.random.key(0), model, 5).shape
       (2, 5, 2)
@@ -174,20 +176,32 @@ def fit_scm(
     t_all = t = time.perf_counter()
     prep = prepare(df, target, kinds=kinds)
     names = [c.name for c in prep.columns]
-    req, forb = _edges(required, names, "required"), _edges(forbidden, names, "forbidden")
+    req, forb = (
+        _edges(required, names, "required"),
+        _edges(forbidden, names, "forbidden"),
+    )
     timings["schema"] = time.perf_counter() - t
 
     t = time.perf_counter()
     probs = discover(
-        prep.codes, columns=prep.columns, method=method, n_bootstrap=n_bootstrap,
-        alpha=alpha, max_depth=max_depth, time_limit=time_limit,
-        target_sink=target_sink, seed=seed, progress=progress,
+        prep.codes,
+        columns=prep.columns,
+        method=method,
+        n_bootstrap=n_bootstrap,
+        alpha=alpha,
+        max_depth=max_depth,
+        time_limit=time_limit,
+        target_sink=target_sink,
+        seed=seed,
+        progress=progress,
     )
     timings["discover"] = time.perf_counter() - t
 
     t = time.perf_counter()
     key = jax.random.fold_in(jax.random.key(seed), 1)
-    dags = np.asarray(sample_dags(key, probs, n_dags, required=req, forbidden=forb, nodes=names))
+    dags = np.asarray(
+        sample_dags(key, probs, n_dags, required=req, forbidden=forb, nodes=names)
+    )
     timings["sample_dags"] = time.perf_counter() - t
 
     cache: dict[Any, Any] = {}
@@ -195,13 +209,21 @@ def fit_scm(
     timings["fit"] = timings["distill"] = 0.0
     for dag in tqdm(dags, desc="fit + distill", disable=not progress):
         t = time.perf_counter()
-        model = fit(prep.codes, dag, columns=prep.columns, mechanisms=mechanisms,
-                    random_state=seed, cache=cache)
+        model = fit(
+            prep.codes,
+            dag,
+            columns=prep.columns,
+            mechanisms=mechanisms,
+            random_state=seed,
+            cache=cache,
+        )
         timings["fit"] += time.perf_counter() - t
         t = time.perf_counter()
         scms.append(distill(model, columns=prep.columns, dtype=dtype))
         timings["distill"] += time.perf_counter() - t
-        chosen.append({str(v): str(model.graph.nodes[v]["jaxscm_mechanism"]) for v in names})
+        chosen.append(
+            {str(v): str(model.graph.nodes[v]["jaxscm_mechanism"]) for v in names}
+        )
     t = time.perf_counter()
     ensemble = stack(scms, columns=prep.columns)
     timings["stack"] = time.perf_counter() - t
@@ -218,11 +240,19 @@ def fit_scm(
         dropped_rows=prep.dropped_rows,
         n_rows=int(prep.codes.shape[0]),
         options={
-            "target": target, "n_dags": n_dags, "seed": seed, "method": method,
-            "n_bootstrap": n_bootstrap, "alpha": alpha, "max_depth": max_depth,
-            "time_limit": time_limit, "target_sink": target_sink,
-            "mechanisms": mechanisms, "required": [list(e) for e in required],
-            "forbidden": [list(e) for e in forbidden], "dtype": str(jnp.dtype(dtype)),
+            "target": target,
+            "n_dags": n_dags,
+            "seed": seed,
+            "method": method,
+            "n_bootstrap": n_bootstrap,
+            "alpha": alpha,
+            "max_depth": max_depth,
+            "time_limit": time_limit,
+            "target_sink": target_sink,
+            "mechanisms": mechanisms,
+            "required": [list(e) for e in required],
+            "forbidden": [list(e) for e in forbidden],
+            "dtype": str(jnp.dtype(dtype)),
         },
     )
     return ensemble, info
@@ -236,7 +266,9 @@ def _edges(pairs: Iterable[tuple[str, str]], names: list[str], what: str) -> np.
             raise ValueError(f"{what} edges are (cause, effect) pairs, got {pair!r}")
         for name in pair:
             if name not in index:
-                raise ValueError(f"{what} edge {pair!r}: no column {name!r}; columns are {names}")
+                raise ValueError(
+                    f"{what} edge {pair!r}: no column {name!r}; columns are {names}"
+                )
         adj[index[pair[0]], index[pair[1]]] = True
     return adj
 
@@ -270,9 +302,13 @@ def save_fit(
                 f"(--overwrite)"
             )
         if not (path / "fit.json").is_file():
-            raise FileExistsError(f"{path} exists and is not a model directory; not replacing it")
+            raise FileExistsError(
+                f"{path} exists and is not a model directory; not replacing it"
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp = Path(
+        tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    )
     old = None
     try:
         save(tmp / "model.npz", model)
@@ -313,7 +349,8 @@ def load_fit(path: str | os.PathLike[str]) -> tuple[Any, FitInfo]:
     path = Path(path)
     if not (path / "model.npz").is_file() or not (path / "fit.json").is_file():
         raise FileNotFoundError(
-            f"{path} is not a model directory (needs model.npz and fit.json); create one "
+            f"{path} is not a model directory (needs model.npz and fit.json); "
+            f"create one "
             f"with `causalmixft fit-scm` or jaxscm.save_fit"
         )
     model = load(path / "model.npz")

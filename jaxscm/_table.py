@@ -42,7 +42,7 @@ _KINDS = ("numeric", "integer", "categorical")
 
 
 class SchemaError(ValueError):
-    """A table that cannot be modelled as it is; the message names the column and fix."""
+    """A table that cannot be modelled as is; the message names the column and fix."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +112,9 @@ def infer_schema(
             )
         seen.add(name)
     if df.shape[0] < 2:
-        raise SchemaError(f"the table has {df.shape[0]} row(s); fitting needs at least 2")
+        raise SchemaError(
+            f"the table has {df.shape[0]} row(s); fitting needs at least 2"
+        )
     kinds = dict(kinds or {})
     for name, kind in kinds.items():
         if name not in seen:
@@ -121,7 +123,9 @@ def infer_schema(
                 f"(columns: {names})"
             )
         if kind not in _KINDS:
-            raise SchemaError(f"column {name!r}: kind must be one of {_KINDS}, got {kind!r}")
+            raise SchemaError(
+                f"column {name!r}: kind must be one of {_KINDS}, got {kind!r}"
+            )
     if target is not None:
         if target not in seen:
             raise SchemaError(
@@ -133,11 +137,15 @@ def infer_schema(
                 f"{kinds[target]!r}; drop the override"
             )
     columns = []
-    for name, series in zip(names, (df.iloc[:, j] for j in range(df.shape[1]))):
+    for name, series in zip(
+        names, (df.iloc[:, j] for j in range(df.shape[1])), strict=False
+    ):
         is_target = name == target
         kind = "categorical" if is_target else kinds.get(name)
         columns.append(
-            _infer_column(series, name, kind, is_target, max_categories, max_int_categories)
+            _infer_column(
+                series, name, kind, is_target, max_categories, max_int_categories
+            )
         )
     return tuple(columns)
 
@@ -156,18 +164,24 @@ def _infer_column(
         pd.api.types.is_bool_dtype(dtype)
         or isinstance(dtype, pd.CategoricalDtype)
         or pd.api.types.is_string_dtype(dtype)
-        or dtype == object
+        or dtype is np.dtype(object)
     )
-    numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
+        dtype
+    )
     if not textual and not numeric or pd.api.types.is_complex_dtype(dtype):
         raise SchemaError(
-            f"{what} has unsupported dtype {dtype}; convert it to numbers (e.g. a date to "
+            f"{what} has unsupported dtype {dtype}; convert it to numbers (e.g. a "
+            f"date to "
             f"days since an origin) or strings, or drop it"
         )
-    if textual and dtype == object:
+    if textual and dtype is np.dtype(object):
         # object columns of numbers (e.g. mixed ints) are numbers, not labels.
         as_num = pd.to_numeric(values, errors="coerce")
-        if as_num.notna().all() and not values.map(lambda v: isinstance(v, (str, bool))).any():
+        if (
+            as_num.notna().all()
+            and not values.map(lambda v: isinstance(v, (str, bool))).any()
+        ):
             values, textual, numeric = as_num.astype(float), False, True
     labels = _labels(values)
     n_unique = len(labels)
@@ -181,7 +195,9 @@ def _infer_column(
             f"column {name!r} is constant ({labels[0]!r}); drop it - it carries no "
             f"information"
         )
-    whole = numeric and bool(np.all(np.asarray(values, float) == np.round(np.asarray(values, float))))
+    whole = numeric and bool(
+        np.all(np.asarray(values, float) == np.round(np.asarray(values, float)))
+    )
     if kind is None:
         if textual:
             kind = "categorical"
@@ -240,7 +256,8 @@ def encode(df: Any, columns: Sequence[Column]) -> np.ndarray:
     Examples:
       >>> import pandas as pd
       >>> from jaxscm import Column
-      >>> encode(pd.DataFrame({"b": ["y", "x"]}), [Column("b", "categorical", ("x", "y"))])
+      >>> cols = [Column("b", "categorical", ("x", "y"))]
+      >>> encode(pd.DataFrame({"b": ["y", "x"]}), cols)
       array([[1.],
              [0.]])
     """
@@ -356,7 +373,8 @@ def decode(x: Any, columns: Sequence[Column]) -> Any:
     Examples:
       >>> import numpy as np
       >>> from jaxscm import Column
-      >>> decode(np.array([[1.0]]), [Column("b", "categorical", ("x", "y"))])["b"].tolist()
+      >>> cols = [Column("b", "categorical", ("x", "y"))]
+      >>> decode(np.array([[1.0]]), cols)["b"].tolist()
       ['y']
     """
     import pandas as pd
@@ -367,7 +385,9 @@ def decode(x: Any, columns: Sequence[Column]) -> Any:
         v = x[:, j]
         if col.kind == "categorical":
             codes = np.where(np.isnan(v), -1, v).astype(np.int64)
-            data[col.name] = pd.Categorical.from_codes(codes, categories=list(col.categories))
+            data[col.name] = pd.Categorical.from_codes(
+                codes, categories=list(col.categories)
+            )
         elif col.kind == "integer":
             data[col.name] = np.round(v).astype(np.int64)
         else:

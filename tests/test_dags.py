@@ -25,7 +25,8 @@ def _random_probs(rng: np.random.Generator, d: int) -> np.ndarray:
 def test_sample_dags__always_acyclic_for_dense_conflicting_probs(key):
     p = _random_probs(np.random.default_rng(0), D)
     g = np.asarray(sample_dags(key, p, K))
-    assert g.shape == (K, D, D) and g.dtype == bool
+    assert g.shape == (K, D, D)
+    assert g.dtype == bool
     assert not np.diagonal(g, axis1=1, axis2=2).any()
     assert all(nx.is_directed_acyclic_graph(nx.DiGraph(a)) for a in g)
     assert len({a.tobytes() for a in g}) > K // 2  # the graphs vary
@@ -35,7 +36,12 @@ def test_sample_dags__frequencies_track_probs_when_consistent_with_an_order(key)
     # Probabilities consistent with the order 0 < 1 < 2 < 3 (plus weak reverse
     # directions): sampled edges rarely form cycles, so frequencies match P.
     p = np.zeros((D, D), np.float32)
-    p[:4, :4] = [[0, 0.7, 0.3, 0.0], [0.1, 0, 0.5, 0.9], [0.0, 0.0, 0, 0.2], [0, 0.05, 0, 0]]
+    p[:4, :4] = [
+        [0, 0.7, 0.3, 0.0],
+        [0.1, 0, 0.5, 0.9],
+        [0.0, 0.0, 0, 0.2],
+        [0, 0.05, 0, 0],
+    ]
     p[4, 5], p[5, 4] = 0.45, 0.45
     g = np.asarray(sample_dags(key, p, K)).mean(axis=0)
     # K = 2000 draws: a frequency's standard error is <= 0.012, so 0.05 is > 4 SE;

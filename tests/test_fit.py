@@ -1,4 +1,5 @@
 """fit: DoWhy gcm per DAG, the cheap mechanism choice, the seeded global RNG."""
+# ruff: noqa: NPY002 - these tests are about NumPy's legacy global RNG, which DoWhy uses
 
 from __future__ import annotations
 
@@ -18,9 +19,14 @@ def test_seeded_numpy__restores_the_global_state_even_on_error():
         inner = np.random.rand(2)
     assert np.array_equal(np.random.rand(3), expected)
     np.random.seed(123)
-    with pytest.raises(RuntimeError), seeded_numpy(7):
-        np.random.rand(5)
-        raise RuntimeError("boom")
+
+    def draw_then_fail():
+        with seeded_numpy(7):
+            np.random.rand(5)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        draw_then_fail()
     assert np.array_equal(np.random.rand(3), expected)
     with seeded_numpy(7):
         assert np.array_equal(np.random.rand(2), inner)
@@ -49,8 +55,13 @@ def test_fit__fast_choice_is_linear_for_linear_and_hgb_for_nonlinear_nodes():
 
     model = fit(_table(), _dag(), target="y")
     choice = nx.get_node_attributes(model.graph, "jaxscm_mechanism")
-    assert choice == {"a": "empirical", "city": "empirical", "lin": "linear",
-                      "wave": "hgb", "y": "linear"}
+    assert choice == {
+        "a": "empirical",
+        "city": "empirical",
+        "lin": "linear",
+        "wave": "hgb",
+        "y": "linear",
+    }
     assert isinstance(model.causal_mechanism("y"), gcm.ClassifierFCM)
     assert isinstance(model.causal_mechanism("lin"), gcm.AdditiveNoiseModel)
     assert isinstance(model.causal_mechanism("a"), gcm.EmpiricalDistribution)
@@ -89,7 +100,9 @@ def test_fit__integer_column_gets_a_discrete_anm():
 
     rng = np.random.default_rng(1)
     a = rng.normal(size=300)
-    df = pd.DataFrame({"a": a, "n": np.round(20 * a + 50 + rng.normal(size=300)).astype(int)})
+    df = pd.DataFrame(
+        {"a": a, "n": np.round(20 * a + 50 + rng.normal(size=300)).astype(int)}
+    )
     model = fit(df, nx.DiGraph([("a", "n")]), mechanisms="linear")
     assert type(model.causal_mechanism("n")) is gcm.DiscreteAdditiveNoiseModel
 
@@ -109,6 +122,10 @@ def test_fit__rejects_cycles_unknown_nodes_and_options():
 @pytest.mark.slow  # DoWhy's auto-assignment evaluates many models (~10 s here)
 def test_fit__auto_delegates_to_dowhy_assignment():
     df = _table(200)[["a", "lin", "y"]]
-    model = fit(df, nx.DiGraph([("a", "lin"), ("lin", "y")]), target="y", mechanisms="auto")
-    assert set(nx.get_node_attributes(model.graph, "jaxscm_mechanism").values()) == {"auto"}
+    model = fit(
+        df, nx.DiGraph([("a", "lin"), ("lin", "y")]), target="y", mechanisms="auto"
+    )
+    assert set(nx.get_node_attributes(model.graph, "jaxscm_mechanism").values()) == {
+        "auto"
+    }
     assert model.causal_mechanism("lin").prediction_model is not None

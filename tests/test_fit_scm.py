@@ -30,21 +30,37 @@ def _table(n: int = 300) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted():
-    return jaxscm.fit_scm(_table(), "y", n_dags=3, n_bootstrap=3, seed=1,
-                          mechanisms="linear", progress=False, return_info=True)
+    return jaxscm.fit_scm(
+        _table(),
+        "y",
+        n_dags=3,
+        n_bootstrap=3,
+        seed=1,
+        mechanisms="linear",
+        progress=False,
+        return_info=True,
+    )
 
 
 def test_fit_scm__ensemble_over_the_table_columns_with_the_target_flagged(fitted):
     model, info = fitted
     assert isinstance(model, jaxscm.Ensemble)
     assert model.nodes == ("a", "city", "b", "count", "y")
-    assert [c.kind for c in model.columns] == ["numeric", "categorical", "numeric",
-                                                 "integer", "categorical"]
-    assert model.columns[-1].is_target and model.target == 4
+    assert [c.kind for c in model.columns] == [
+        "numeric",
+        "categorical",
+        "numeric",
+        "integer",
+        "categorical",
+    ]
+    assert model.columns[-1].is_target
+    assert model.target == 4
     x = _sample(jax.random.key(0), model, 64)
-    assert x.shape == (3, 64, 5) and bool(jnp_isfinite(x))
+    assert x.shape == (3, 64, 5)
+    assert bool(jnp_isfinite(x))
     assert set(np.unique(np.asarray(x[..., 4]))) <= {0.0, 1.0}
-    assert info.dags.shape == (3, 5, 5) and not info.dags[:, 4, :].any()  # target sink
+    assert info.dags.shape == (3, 5, 5)
+    assert not info.dags[:, 4, :].any()
     assert info.missing_rate["a"] == pytest.approx(12 / 300)
     assert set(info.timings) >= {"discover", "fit", "distill", "total"}
     # graphs in the model are the sampled ones
@@ -66,10 +82,18 @@ def test_fit_scm__same_seed_same_model():
 
 def test_fit_scm__required_and_forbidden_edges_by_name():
     _, info = jaxscm.fit_scm(
-        _table(120), "y", n_dags=4, n_bootstrap=2, mechanisms="linear", progress=False,
-        required=[("city", "count")], forbidden=[("a", "b")], return_info=True,
+        _table(120),
+        "y",
+        n_dags=4,
+        n_bootstrap=2,
+        mechanisms="linear",
+        progress=False,
+        required=[("city", "count")],
+        forbidden=[("a", "b")],
+        return_info=True,
     )
-    assert info.dags[:, 1, 3].all() and not info.dags[:, 0, 2].any()
+    assert info.dags[:, 1, 3].all()
+    assert not info.dags[:, 0, 2].any()
     with pytest.raises(ValueError, match="no column 'zzz'"):
         jaxscm.fit_scm(_table(120), "y", required=[("a", "zzz")], progress=False)
 
@@ -81,7 +105,8 @@ def test_save_fit__round_trip_and_refuses_to_clobber(fitted, tmp_path):
     back, info2 = jaxscm.load_fit(out)
     key = jax.random.key(3)
     assert np.array_equal(_sample(key, back, 64), _sample(key, model, 64))
-    assert info2.columns == info.columns and np.array_equal(info2.dags, info.dags)
+    assert info2.columns == info.columns
+    assert np.array_equal(info2.dags, info.dags)
     with pytest.raises(FileExistsError, match="overwrite"):
         jaxscm.save_fit(out, model, info)
     jaxscm.save_fit(out, model, info, overwrite=True)
@@ -117,35 +142,94 @@ def test_cli__fit_scm_then_sample_csv_and_parquet(tmp_path, capsys):
     df = _table(200)
     df.to_csv(tmp_path / "data.csv", index=False)
     model_dir = tmp_path / "model"
-    rc = main(["fit-scm", str(tmp_path / "data.csv"), "--target", "y", "-o", str(model_dir),
-               "--n-dags", "2", "--n-bootstrap", "2", "--mechanisms", "linear", "--quiet"])
+    rc = main(
+        [
+            "fit-scm",
+            str(tmp_path / "data.csv"),
+            "--target",
+            "y",
+            "-o",
+            str(model_dir),
+            "--n-dags",
+            "2",
+            "--n-bootstrap",
+            "2",
+            "--mechanisms",
+            "linear",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
-    assert "fitted 2 SCMs on 200 rows x 5 columns" in out and "causalmixft sample" in out
-    rc = main(["sample", str(model_dir), "-n", "50", "-o", str(tmp_path / "s.csv"), "--seed", "1"])
+    assert "fitted 2 SCMs on 200 rows x 5 columns" in out
+    assert "causalmixft sample" in out
+    rc = main(
+        [
+            "sample",
+            str(model_dir),
+            "-n",
+            "50",
+            "-o",
+            str(tmp_path / "s.csv"),
+            "--seed",
+            "1",
+        ]
+    )
     assert rc == 0
     s = pd.read_csv(tmp_path / "s.csv")
-    assert list(s.columns) == list(df.columns) and len(s) == 50
-    assert set(s["y"]) <= {"yes", "no"} and set(s["city"]) <= {"oslo", "paris", "rome"}
-    assert s["count"].dtype.kind == "i" and not s.isna().any().any()
-    rc = main(["sample", str(model_dir), "-n", "30", "-o", str(tmp_path / "s.parquet"),
-               "--member", "1", "--chunk", "7"])
+    assert list(s.columns) == list(df.columns)
+    assert len(s) == 50
+    assert set(s["y"]) <= {"yes", "no"}
+    assert set(s["city"]) <= {"oslo", "paris", "rome"}
+    assert s["count"].dtype.kind == "i"
+    assert not s.isna().any().any()
+    rc = main(
+        [
+            "sample",
+            str(model_dir),
+            "-n",
+            "30",
+            "-o",
+            str(tmp_path / "s.parquet"),
+            "--member",
+            "1",
+            "--chunk",
+            "7",
+        ]
+    )
     assert rc == 0
     p = pd.read_parquet(tmp_path / "s.parquet")
-    assert len(p) == 30 and p["y"].astype(str).isin(["yes", "no"]).all()
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["data.csv", "model", "s.csv",
-                                                          "s.parquet"]
+    assert len(p) == 30
+    assert p["y"].astype(str).isin(["yes", "no"]).all()
+    assert sorted(f.name for f in tmp_path.iterdir()) == [
+        "data.csv",
+        "model",
+        "s.csv",
+        "s.parquet",
+    ]
 
 
 def test_cli__bad_input_is_one_clear_line_and_no_files(tmp_path, capsys):
     _table(50).to_csv(tmp_path / "data.csv", index=False)
-    rc = main(["fit-scm", str(tmp_path / "data.csv"), "--target", "label", "-o",
-               str(tmp_path / "m"), "--quiet"])
+    rc = main(
+        [
+            "fit-scm",
+            str(tmp_path / "data.csv"),
+            "--target",
+            "label",
+            "-o",
+            str(tmp_path / "m"),
+            "--quiet",
+        ]
+    )
     assert rc == 2
     assert "target column 'label' is not in the table" in capsys.readouterr().err
-    rc = main(["sample", str(tmp_path / "nowhere"), "-n", "5", "-o", str(tmp_path / "x.csv")])
+    rc = main(
+        ["sample", str(tmp_path / "nowhere"), "-n", "5", "-o", str(tmp_path / "x.csv")]
+    )
     assert rc == 2
     assert "not a model directory" in capsys.readouterr().err
     rc = main(["sample", str(tmp_path), "-n", "5", "-o", str(tmp_path / "x.txt")])
-    assert rc == 2 and ".csv or .parquet" in capsys.readouterr().err
+    assert rc == 2
+    assert ".csv or .parquet" in capsys.readouterr().err
     assert sorted(f.name for f in tmp_path.iterdir()) == ["data.csv"]

@@ -1,4 +1,4 @@
-"""Distributional equivalence: DoWhy `draw_samples` vs `jaxscm.sample` of the distilled SCM.
+"""Distributional equivalence: DoWhy `draw_samples` vs `jaxscm.sample`, distilled.
 
 Models are fitted by the front end itself (schema, bootstrap discovery, one sampled
 DAG, `fit(mechanisms="fast")`, `distill`) on scikit-learn's bundled wine table and a
@@ -52,9 +52,13 @@ def _frame(name: str) -> tuple[pd.DataFrame, str]:
 def _fitted(name: str):
     df, target = _frame(name)
     prep = prepare(df, target)
-    probs = discover(prep.codes, columns=prep.columns, n_bootstrap=5, seed=0, progress=False)
+    probs = discover(
+        prep.codes, columns=prep.columns, n_bootstrap=5, seed=0, progress=False
+    )
     dag = np.asarray(sample_dags(jax.random.key(0), probs, 1))[0]
-    model = fit(prep.codes, dag, columns=prep.columns, mechanisms="fast", random_state=0)
+    model = fit(
+        prep.codes, dag, columns=prep.columns, mechanisms="fast", random_state=0
+    )
     scm = distill(model, columns=prep.columns)
     return prep.columns, model, scm
 
@@ -84,10 +88,17 @@ def test_fitted_models__cover_linear_hgb_discrete_and_classifier_mechanisms():
     for name in ("wine", "breast_cancer"):
         _, model, _ = _fitted(name)
         for v in model.graph.nodes:
-            kinds.add((type(model.causal_mechanism(v)).__name__,
-                       model.graph.nodes[v]["jaxscm_mechanism"]))
-    assert {("AdditiveNoiseModel", "linear"), ("AdditiveNoiseModel", "hgb"),
-            ("ClassifierFCM", "linear")} <= kinds
+            kinds.add(
+                (
+                    type(model.causal_mechanism(v)).__name__,
+                    model.graph.nodes[v]["jaxscm_mechanism"],
+                )
+            )
+    assert {
+        ("AdditiveNoiseModel", "linear"),
+        ("AdditiveNoiseModel", "hgb"),
+        ("ClassifierFCM", "linear"),
+    } <= kinds
     assert any(k[0] == "DiscreteAdditiveNoiseModel" for k in kinds)
 
 
@@ -97,8 +108,9 @@ def test_sample__per_node_marginals_match_dowhy(draws):
     for j, col in enumerate(columns):
         if col.kind == "categorical":
             k = col.n_categories
-            counts = np.stack([np.bincount(s[:, j].astype(int), minlength=k)
-                               for s in (dowhy, ours)])
+            counts = np.stack(
+                [np.bincount(s[:, j].astype(int), minlength=k) for s in (dowhy, ours)]
+            )
             counts = counts[:, counts.sum(0) > 0]
             p = stats.chi2_contingency(counts).pvalue if counts.shape[1] > 1 else 1.0
         else:
@@ -128,8 +140,13 @@ def _energy_pvalue(a: np.ndarray, b: np.ndarray, seed: int) -> float:
 
     idx = np.arange(len(pooled))
     res = stats.permutation_test(
-        (idx[:n], idx[n:]), statistic, permutation_type="independent", vectorized=True,
-        n_resamples=N_PERMUTATIONS, alternative="greater", batch=500,
+        (idx[:n], idx[n:]),
+        statistic,
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=N_PERMUTATIONS,
+        alternative="greater",
+        batch=500,
         rng=np.random.default_rng(seed),
     )
     return float(res.pvalue)
@@ -158,18 +175,31 @@ def test_do__interventional_means_match_gcm_within_4_se(draws):
 
     numeric = [c.name for c in columns if c.kind == "numeric"]
     node = max(numeric, key=lambda v: (len(nx.descendants(model.graph, v)), v))
-    value = float(np.quantile(_dowhy_codes(gcm.draw_samples(model, 200), columns)[
-        :, [c.name for c in columns].index(node)], 0.8))
+    value = float(
+        np.quantile(
+            _dowhy_codes(gcm.draw_samples(model, 200), columns)[
+                :, [c.name for c in columns].index(node)
+            ],
+            0.8,
+        )
+    )
     with seeded_numpy(2):
         theirs = _dowhy_codes(
-            gcm.interventional_samples(model, {node: lambda x: value},
-                                       num_samples_to_draw=N), columns)
-    ours = _jax_codes(jaxscm.sample(jax.random.key(2), jaxscm.do(scm, {node: value}), N),
-                      scm, columns)
+            gcm.interventional_samples(
+                model, {node: lambda x: value}, num_samples_to_draw=N
+            ),
+            columns,
+        )
+    ours = _jax_codes(
+        jaxscm.sample(jax.random.key(2), jaxscm.do(scm, {node: value}), N), scm, columns
+    )
     assert np.all(ours[:, [c.name for c in columns].index(node)] == np.float32(value))
     for j, col in enumerate(columns):
-        feats = ([(theirs[:, j] == c, ours[:, j] == c) for c in range(col.n_categories)]
-                 if col.kind == "categorical" else [(theirs[:, j], ours[:, j])])
+        feats = (
+            [(theirs[:, j] == c, ours[:, j] == c) for c in range(col.n_categories)]
+            if col.kind == "categorical"
+            else [(theirs[:, j], ours[:, j])]
+        )
         for a, b in feats:
             a, b = a.astype(float), b.astype(float)
             se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
