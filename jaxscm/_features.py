@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Bool, Float
 
 from jaxscm._pytree import pytree_dataclass, static
 
@@ -77,6 +77,43 @@ class Encode:
             else:
                 parts.append(x[:, j : j + 1])
         return jnp.concatenate(parts, axis=1) if parts else x
+
+
+@pytree_dataclass
+class Embed:
+    """`Encode` with its layout held as data: every input column gets `w` slots.
+
+    Column `j` becomes `tables[j][code]` where `is_categorical[j]`, and `[x_j, 0, ...,
+    0]` otherwise; output column `j * w + o` is slot `o` of input column `j`. Models
+    that encode different parents (or none) thus share one array shape and one
+    PyTree structure, which is what `jaxscm.stack` needs to evaluate them as one
+    group: it rewrites `Encode` + predictor into `Embed` + the predictor with its
+    input rows (or tree features) moved to this layout, computing the same values.
+
+    Attributes:
+      tables: (p, k, w) per-column lookup tables (zeros for numeric columns).
+      is_categorical: (p,) which input columns hold category codes.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> e = Embed(tables=jnp.stack([jnp.zeros((2, 2)), jnp.eye(2)]),
+      ...           is_categorical=jnp.array([False, True]))
+      >>> e(jnp.array([[0.5, 1.0]])).tolist()
+      [[0.5, 0.0, 0.0, 1.0]]
+    """
+
+    tables: Float[Array, "p k w"]
+    is_categorical: Bool[Array, " p"]
+
+    def __call__(self, x: Float[Array, "n p"]) -> Float[Array, "n q"]:
+        """Embeds the columns of `x`."""
+        n, p = x.shape
+        k, w = self.tables.shape[1], self.tables.shape[2]
+        code = jnp.clip(jnp.nan_to_num(x).astype(jnp.int32), 0, k - 1)  # (n, p)
+        looked = self.tables[jnp.arange(p)[None, :], code].astype(x.dtype)  # (n, p, w)
+        numeric = jnp.concatenate([x[:, :, None], jnp.zeros((n, p, w - 1), x.dtype)], axis=2)
+        out = jnp.where(self.is_categorical[None, :, None], looked, numeric)
+        return out.reshape(n, p * w)
 
 
 @pytree_dataclass

@@ -250,3 +250,24 @@ def test_distill__save_load_round_trip_is_exact(tmp_path):
     np.testing.assert_array_equal(
         np.asarray(jaxscm.sample(key, ens_back, 32)), np.asarray(jaxscm.sample(key, ens, 32))
     )
+
+
+def test_stack__encoded_and_plain_predictors_share_one_group():
+    # Same node order (c first); b reads a alone in one member and (a, one-hot c) in
+    # the other, linear in both; y is boosted in both. Canonical forms (`Embed` + the
+    # predictor with moved inputs) make each position a single group.
+    cols = [Column("c", "categorical", ("hi", "lo", "mid")), Column("a"), Column("b"),
+            Column("y", "categorical", ("maybe", "no", "yes"))]
+    members = [
+        _model([("a", "b"), ("b", "y")], {"y": _hgbc}),
+        _model([("a", "b"), ("c", "b"), ("b", "y"), ("c", "y")], {"y": _hgbc}),
+    ]
+    scms = [jaxscm.distill(m, columns=cols) for m in members]
+    assert [s.nodes for s in scms] == [("c", "a", "b", "y")] * 2
+    ens = jaxscm.stack(scms)
+    assert [len(g) for g in ens.groups] == [1, 1, 1, 1]
+    noise = jaxscm.sample_noise(jax.random.key(0), ens, 200)
+    x = jax.jit(jaxscm.propagate)(ens, noise)
+    for b, scm in enumerate(scms):
+        np.testing.assert_allclose(np.asarray(x[b]), np.asarray(jaxscm.propagate(scm, noise[b])),
+                                   rtol=1e-6, atol=1e-6)
