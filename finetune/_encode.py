@@ -66,7 +66,7 @@ class TableEncoder:
         classes = np.unique(yv)
         if len(classes) < 2:
             raise ValueError(
-                f"the training labels hold a single class ({classes[0]!r}); a "
+                f"the training labels hold only one class ({_plain(classes[0])!r}); a "
                 "classifier "
                 "needs at least two classes in the training rows"
             )
@@ -129,7 +129,7 @@ class TableEncoder:
             codes = keys.map(
                 lambda k, ix=index: np.nan if k is None else ix.get(k, -1.0)
             )
-            codes = codes.to_numpy(np.float64)
+            codes = np.array(codes.to_numpy(np.float64), copy=True)
             unseen = codes == -1.0
             if unseen.any():
                 vals = sorted(set(keys[unseen]))[:5]
@@ -263,6 +263,10 @@ class TableEncoder:
             classes,
             bool(d["from_frame"]),
         )
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def _as_frame(X: Any, names: Sequence[str] | None) -> tuple[pd.DataFrame, bool]:

@@ -235,6 +235,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
 
         seed = _seed(self.random_state)
         config = self._config(seed)
+        X, y = _check_X(X), _check_y(y)
         enc = TableEncoder.fit(X, y)
         Xe, ye = enc.transform(X), enc.encode_labels(y)
         n_classes = len(enc.classes)
@@ -308,7 +309,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         self.scm_ = scm
         self.seed_ = seed
         self.config_ = config
-        self._predictor = None
+        self._predictor = self._build_predictor()
         return self
 
     def _callback(self, config: FinetuneConfig) -> Any:
@@ -380,27 +381,33 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             ) from err
         return scm, decode
 
-    def _get_predictor(self) -> Any:
+    def _build_predictor(self) -> Any:
+        """TabPFN fitted on the inference context, built once (predict is read-only)."""
         from finetune._tabpfn import make_classifier
 
-        if getattr(self, "_predictor", None) is None:
-            clf = make_classifier(
-                self.network_,
-                n_estimators=self.config_.n_estimators,
-                categorical=self.encoder_.categorical_indices,
-                device=self.config_.device,
-                seed=self.seed_,
-                batched=False,
-            )
-            self.network_.module.eval()
-            self._predictor = clf.fit(self.context_X_, self.context_y_)
-        return self._predictor
+        clf = make_classifier(
+            self.network_,
+            n_estimators=self.config_.n_estimators,
+            categorical=self.encoder_.categorical_indices,
+            device=self.config_.device,
+            seed=self.seed_,
+            batched=False,
+        )
+        self.network_.module.eval()
+        return clf.fit(self.context_X_, self.context_y_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, (n, n_classes) in `classes_` order."""
         check_is_fitted(self, "network_")
+        X = _check_X(X)
+        by_name = self.encoder_.from_frame and hasattr(X, "columns")
+        if not by_name and X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         Xe = self.encoder_.transform(X)
-        clf = self._get_predictor()
+        clf = self._predictor
         p = np.asarray(clf.predict_proba(Xe), np.float64)
         out = np.zeros((len(Xe), len(self.classes_)))
         out[:, np.asarray(clf.classes_, np.int64)] = p
@@ -408,7 +415,8 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class labels."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        p = self.predict_proba(X)
+        return self.classes_[p.argmax(axis=1)]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Writes the fitted model to a new directory (no pickle).
@@ -525,7 +533,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             import jaxscm
 
             est.scm_ = jaxscm.load(path / "scm.npz")
-        est._predictor = None
+        est._predictor = est._build_predictor()
         return est
 
 
@@ -556,6 +564,33 @@ def _resolve_tfm(tfm: Any) -> Any:
     return clone(tfm)
 
 
+def _check_X(X: Any) -> Any:
+    """sklearn's input checks (sparse, complex, empty, 1-D) with its messages; a
+    DataFrame is returned as it is, so its column names and dtypes survive."""
+    from sklearn.utils.validation import check_array
+
+    checked = check_array(
+        X, dtype=None, ensure_all_finite="allow-nan", ensure_min_samples=1
+    )
+    if checked.dtype.kind == "f" and np.isinf(checked).any():
+        raise ValueError("X holds infinite values; replace them (e.g. by NaN)")
+    return X if hasattr(X, "iloc") else checked
+
+
+def _check_y(y: Any) -> Any:
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import column_or_1d
+
+    if y is None:
+        raise ValueError("requires y to be passed, but the target y is None")
+    check_classification_targets(y)
+    return y if hasattr(y, "iloc") else column_or_1d(y, warn=True)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _target_name(y: Any, features: tuple[str, ...]) -> str:
     name = getattr(y, "name", None)
     name = str(name) if name is not None else "target"
@@ -573,8 +608,8 @@ def _validation_split(
     for c, m in enumerate(counts):
         if m < 2:
             raise ValueError(
-                f"too few rows for the validation split: class {enc.classes[c]!r} has "
-                f"{m} training row(s), and validation_fraction={fraction} needs at "
+                f"too few rows for the validation split: class "
+                f"{_plain(enc.classes[c])!r} has {m} training row(s), and validation_fraction={fraction} needs at "
                 "least one row of every class on each side; pass X_val and y_val, add "
                 "rows, or use validation='synthetic'"
             )

@@ -151,9 +151,14 @@ def finetune(
     t_start = time.perf_counter()
     cfg = config
     categorical = list(categorical or [])
-    if cfg.validation != "synthetic" and (
-        X_val is None or y_val is None or len(y_val) == 0
-    ):
+    no_val = X_val is None or y_val is None or len(y_val) == 0
+    if cfg.max_steps == 0 and no_val and cfg.validation == "real":
+        # zero-shot without validation rows: nothing to train or to evaluate
+        net = tfm if isinstance(tfm, Network) else network_of(tfm)
+        net.module.eval()
+        seconds = time.perf_counter() - t_start
+        return FinetuneResult(net, [], [], 0, float("nan"), "no_steps", seconds)
+    if cfg.validation != "synthetic" and no_val:
         raise ValueError(f"validation={cfg.validation!r} needs real validation rows")
     if cfg.needs_scm and (scm is None or decode is None):
         raise ValueError(
@@ -267,7 +272,7 @@ def finetune(
         rec = {
             "kind": "eval",
             "step": step,
-            "train_loss": float(np.mean(since)) if since else float("nan"),
+            "train_loss": float(np.mean(since)) if since else None,
             "lr": lr_at(step, cfg) if step < cfg.max_steps else 0.0,
             "ratio": ratio_at(
                 max(step - 1, 0),

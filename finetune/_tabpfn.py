@@ -82,7 +82,7 @@ def _architecture_name(module: torch.nn.Module) -> str:
 
     mod = type(module).__module__
     for name, arch in ARCHITECTURES.items():
-        if mod.startswith(arch.__name__):
+        if mod == arch.__name__ or mod.startswith(arch.__name__ + "."):
             return name
     raise ValueError(f"cannot tell the TabPFN architecture of {type(module).__name__}")
 

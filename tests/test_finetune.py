@@ -1,0 +1,208 @@
+"""The CausalMixFT loop: real steps, mixing, early stopping, determinism, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("tabpfn")
+
+import torch  # noqa: E402
+from _finetune_data import TFM, encoded  # noqa: E402
+
+from finetune._config import FinetuneConfig  # noqa: E402
+from finetune._finetune import finetune  # noqa: E402
+from finetune._mixing import SyntheticRows, build_meta_batch, ratio_at  # noqa: E402
+from finetune._tabpfn import make_classifier, network_of, query_loss  # noqa: E402
+
+pytestmark = [
+    pytest.mark.torch,
+    # torch's optimiser imports torch._dynamo, whose module scan touches tabpfn's
+    # deprecated `tabpfn.model.loading` shim; third-party noise, not ours
+    pytest.mark.filterwarnings("ignore:Importing from 'tabpfn.model:DeprecationWarning"),
+]
+
+FAST = dict(n_estimators_train=1, n_estimators=1, eval_every=3, max_steps=3)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return encoded(80)
+
+
+@pytest.fixture(scope="module")
+def tfm():
+    from finetune._tfm import load_tfm
+
+    return load_tfm(TFM)
+
+
+def _run(tfm, data, callback=None, **kw):
+    X, y, enc, dec, ens = data
+    cfg = FinetuneConfig(**{**FAST, **kw})
+    return finetune(tfm, X[:60], y[:60], config=cfg, n_classes=2, X_val=X[60:],
+                    y_val=y[60:], scm=ens, decode=dec, callback=callback)
+
+
+def _equal(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_finetune__real_steps_change_weights_and_lower_training_loss(tfm, data):
+    X, y, *_ = data
+    before = network_of(tfm)
+    Xc, yc, Xq, yq = X[:40], y[:40], X[40:60], y[40:60]
+
+    def loss(net):
+        clf = make_classifier(net, n_estimators=1, categorical=[], device="cpu", seed=0,
+                              batched=True)
+        with torch.no_grad():
+            return float(query_loss(clf, Xc, yc, Xq, yq, seed=0))
+
+    net = network_of(tfm)
+    trained = {}
+
+    def snap(rec):  # the weights right after the last step, before any restoring
+        if rec["kind"] == "step" and rec["step"] == 12:
+            trained.update(net.state_dict())
+
+    cfg = FinetuneConfig(ratio=0.0, max_steps=12, eval_every=12, lr=1e-3,
+                         warmup_fraction=0.0, lr_schedule="constant",
+                         n_estimators_train=1, n_estimators=1)
+    res = finetune(net, X[:60], y[:60], config=cfg, n_classes=2, X_val=X[60:],
+                   y_val=y[60:], callback=snap)
+    assert len(res.steps) == 12 and res.stop_reason == "max_steps"
+    assert not _equal(before.state_dict(), trained)
+    net.module.load_state_dict(trained)
+    assert loss(net) < loss(before) - 0.01
+
+
+def test_finetune__keeps_pretrained_weights_when_nothing_beats_them(tfm, data):
+    before = network_of(tfm).state_dict()
+    res = _run(tfm, data, ratio=0.0, lr=1e-3, max_steps=6, patience=1, min_delta=10.0)
+    assert res.best_step == 0
+    assert res.stop_reason == "early_stopping"
+    assert [h["step"] for h in res.history] == [0, 3]
+    assert _equal(before, res.network.state_dict())
+
+
+def test_finetune__early_stopping_restores_the_best_evaluation(tfm, data):
+    X, y, enc, dec, ens = data
+    net = network_of(tfm)
+    snapshots = {}
+
+    def snap(rec):
+        if rec["kind"] == "eval":
+            snapshots[rec["step"]] = net.state_dict()
+
+    cfg = FinetuneConfig(**{**FAST, "max_steps": 9, "eval_every": 1}, lr=3e-3, ratio=0.0,
+                         patience=3, warmup_fraction=0.0, lr_schedule="constant")
+    res = finetune(net, X[:60], y[:60], config=cfg, n_classes=2, X_val=X[60:],
+                   y_val=y[60:], callback=snap)
+    scores = [h["val_score"] for h in res.history]
+    assert res.best_score == max(scores)
+    assert res.history[scores.index(max(scores))]["step"] == res.best_step
+    assert _equal(snapshots[res.best_step], net.state_dict())
+    if res.stop_reason == "early_stopping":
+        assert len(res.history) - 1 - scores.index(max(scores)) == 3
+
+
+def test_finetune__ratio_zero_with_an_scm_is_bitwise_plain(tfm, data):
+    X, y, enc, dec, ens = data
+    cfg = FinetuneConfig(**FAST, ratio=0.0, lr=1e-3)
+    plain = finetune(tfm, X[:60], y[:60], config=cfg, n_classes=2, X_val=X[60:],
+                     y_val=y[60:])
+    mixed = _run(tfm, data, ratio=0.0, lr=1e-3)
+    assert _equal(plain.network.state_dict(), mixed.network.state_dict())
+    assert [s["loss"] for s in plain.steps] == [s["loss"] for s in mixed.steps]
+    other = _run(tfm, data, ratio=1.0, lr=1e-3)
+    assert [s["loss"] for s in other.steps] != [s["loss"] for s in plain.steps]
+
+
+@pytest.mark.parametrize(("ratio", "use_real"), [(0.5, True), (1.0, True), (1.0, False)])
+def test_finetune__synthetic_rows_reach_the_meta_batch_with_the_requested_share(
+        tfm, data, ratio, use_real):
+    res = _run(tfm, data, ratio=ratio, use_real=use_real, lr=1e-4)
+    n_syn = round(ratio * 60)
+    for s in res.steps:
+        assert s["n_synthetic"] == n_syn
+        assert s["n_real"] == (60 if use_real else 0)
+        assert s["synthetic_share"] == pytest.approx(n_syn / (n_syn + s["n_real"]))
+
+
+def test_finetune__resumes_from_checkpoint_as_if_never_stopped(tmp_path, tfm, data):
+    full = _run(tfm, data, ratio=1.0, lr=1e-3, max_steps=5, eval_every=2)
+
+    def stop_at_3(rec):
+        if rec["kind"] == "step" and rec["step"] == 3:
+            raise KeyboardInterrupt
+
+    kw = dict(ratio=1.0, lr=1e-3, max_steps=5, eval_every=2,
+              checkpoint_dir=str(tmp_path), checkpoint_every=2)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tfm, data, callback=stop_at_3, **kw)
+    assert (tmp_path / "state.json").exists()
+    resumed = _run(tfm, data, **kw)
+    assert [s["loss"] for s in resumed.steps] == [s["loss"] for s in full.steps]
+    assert _equal(full.network.state_dict(), resumed.network.state_dict())
+    with pytest.raises(ValueError, match="other data or options"):
+        _run(tfm, data, **{**kw, "lr": 2e-3})
+
+
+def test_synthetic_rows__fresh_every_step_from_one_compiled_sampler(data):
+    import bridge._stream as stream_mod
+
+    X, y, enc, dec, ens = data
+    key = jax.random.key(7)
+    src = SyntheticRows(key, ens, dec, 40, members="pooled")
+    rng = np.random.default_rng(0)
+    a, b = src.draw(rng, 40), src.draw(rng, 40)
+    size = stream_mod.batch_fn._cache_size()
+    for _ in range(3):
+        src.draw(rng, 40)
+    assert stream_mod.batch_fn._cache_size() == size
+    assert a[0].shape == (40, X.shape[1]) and not np.array_equal(a[0], b[0])
+    # step 0's rows are exactly the ensemble's samples under fold_in(key, 0)
+    raw = np.asarray(stream_mod.batch_fn(key, 0, ens, src.batch_size))
+    rows = dec(raw.reshape(-1, raw.shape[-1]))[0]
+    assert {tuple(r) for r in a[0]} <= {tuple(r) for r in rows}
+
+
+@pytest.mark.parametrize("placement", ["context", "query", "both"])
+def test_build_meta_batch__places_synthetic_rows_where_asked(placement):
+    rng = np.random.default_rng(0)
+    Xr, yr = np.zeros((30, 2), np.float32), np.repeat([0, 1], 15)
+    Xs, ys = np.ones((20, 2), np.float32), np.repeat([0, 1], 10)
+    mb = build_meta_batch(rng, Xr, yr, Xs, ys, query_fraction=0.3, placement=placement)
+    assert mb.n_synthetic == 20 and mb.synthetic_share == pytest.approx(0.4)
+    assert (mb.X_context[mb.synthetic_context] == 1).all()
+    assert (mb.X_query[~mb.synthetic_query] == 0).all()
+    assert mb.synthetic_context.any() == (placement != "query")
+    assert mb.synthetic_query.any() == (placement != "context")
+    assert set(mb.y_query) <= set(mb.y_context)
+
+
+def test_ratio_at__schedules_run_from_ratio_to_ratio_end():
+    assert ratio_at(5, 10, 2.0, 0.0, "constant") == 2.0
+    assert ratio_at(0, 11, 2.0, 0.0, "linear") == 2.0
+    assert ratio_at(5, 11, 2.0, 0.0, "linear") == pytest.approx(1.0)
+    assert ratio_at(10, 11, 2.0, 0.0, "cosine") == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [("ratio", -1.0, "ratio"), ("placement", "middle", "placement"),
+     ("use_real", False, "SCM-only"), ("max_steps", -1, "max_steps"),
+     ("validation", "test", "validation"), ("query_fraction", 1.0, "query_fraction")],
+)
+def test_finetune_config__rejects_bad_values(field, value, match):
+    kw = {field: value}
+    if field == "use_real":
+        kw["ratio"] = 0.0
+    with pytest.raises(ValueError, match=match):
+        FinetuneConfig(**kw)
+    assert dataclasses.is_dataclass(FinetuneConfig())
