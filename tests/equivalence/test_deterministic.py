@@ -219,7 +219,8 @@ def compare_node(model: Any, scm: jaxscm.SCM, node: str, seed: int) -> dict[str,
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=RTOL * scale)
         err = np.abs(got - want)
         return {"max_abs": float(err.max()),
-                "max_rel": float((err / np.maximum(np.abs(want), 1e-12)).max())}
+                "max_rel": float((err / np.maximum(np.abs(want), 1e-12)).max()),
+                "max_scaled": float(err.max() / scale)}
 
     # classifier: probabilities first (DoWhy's order is the classifier's classes_)
     classes = [str(c) for c in dmech.classifier_model.classes]
