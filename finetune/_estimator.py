@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,8 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
       stop_reason_: why fine-tuning stopped.
       scm_: the SCM ensemble used (None for plain fine-tuning).
       seed_: the seed used.
+      fit_seconds_: seconds of fine-tuning (incl. evaluations).
+      scm_seconds_: seconds spent fitting the SCM ensemble (0 when given or plain).
       config_: the `FinetuneConfig` of the run.
 
     Examples:
@@ -250,10 +253,12 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             train, returned = _validation_split(ye, self.validation_fraction, seed, enc)
             Xv, yv = Xe[returned], ye[returned]
         scm = decode = None
+        t_scm = time.perf_counter()
         if config.needs_scm and (
             config.max_steps > 0 or config.inference_context != "real"
         ):
             scm, decode = self._ensemble(X, y, train, enc, seed)
+        scm_seconds = time.perf_counter() - t_scm
         X_t = y_t = None
         if X_test is not None and y_test is not None:
             X_t, y_t = enc.transform(X_test), enc.encode_labels(y_test)
@@ -306,6 +311,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         self.best_step_ = result.best_step
         self.stop_reason_ = result.stop_reason
         self.fit_seconds_ = result.seconds
+        self.scm_seconds_ = scm_seconds
         self.scm_ = scm
         self.seed_ = seed
         self.config_ = config
@@ -471,6 +477,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
                 "stop_reason": self.stop_reason_,
                 "seed": self.seed_,
                 "fit_seconds": self.fit_seconds_,
+                "scm_seconds": self.scm_seconds_,
             }
             (tmp / "estimator.json").write_text(json.dumps(meta, indent=1))
             if path.exists():
@@ -523,11 +530,8 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             est.feature_names_in_ = np.asarray(est.encoder_.features, dtype=object)
         est.history_, est.steps_ = meta["history"], meta["steps"]
         est.best_step_, est.stop_reason_ = meta["best_step"], meta["stop_reason"]
-        est.seed_, est.fit_seconds_, est.config_ = (
-            meta["seed"],
-            meta["fit_seconds"],
-            config,
-        )
+        est.seed_, est.config_ = meta["seed"], config
+        est.fit_seconds_, est.scm_seconds_ = meta["fit_seconds"], meta["scm_seconds"]
         est.scm_ = None
         if (path / "scm.npz").is_file():
             import jaxscm
@@ -609,9 +613,10 @@ def _validation_split(
         if m < 2:
             raise ValueError(
                 f"too few rows for the validation split: class "
-                f"{_plain(enc.classes[c])!r} has {m} training row(s), and validation_fraction={fraction} needs at "
-                "least one row of every class on each side; pass X_val and y_val, add "
-                "rows, or use validation='synthetic'"
+                f"{_plain(enc.classes[c])!r} has {m} training row(s), and "
+                f"validation_fraction={fraction} needs at least one row of every "
+                "class on each side; pass X_val and y_val, add rows, or use "
+                "validation='synthetic'"
             )
     train, val = stratified_split(np.random.default_rng([seed, 3]), y, fraction)
     return np.sort(train), np.sort(val)
