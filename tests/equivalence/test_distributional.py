@@ -64,7 +64,10 @@ def _fitted(name: str):
 
 
 def _dowhy_codes(frame: pd.DataFrame, columns) -> np.ndarray:
-    return encode(frame[[c.name for c in columns]], columns)
+    # Rounded to float32, the SCM's dtype: resampled roots are atoms, and an atom at
+    # 2.8 (float64) vs 2.7999999 (float32) would split every tie and fake a KS gap.
+    codes = encode(frame[[c.name for c in columns]], columns)
+    return codes.astype(np.float32).astype(np.float64)
 
 
 def _jax_codes(x: jax.Array, scm: jaxscm.SCM, columns) -> np.ndarray:
