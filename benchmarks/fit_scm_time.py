@@ -1,6 +1,6 @@
 """Time `jaxscm.fit_scm` stage by stage on a real table.
 
-    OMP_NUM_THREADS=1 python -m benchmarks.fit_scm_time [--dataset credit-g] [--rows 1000]
+    OMP_NUM_THREADS=1 python -m benchmarks.fit_scm_time [--dataset credit-g]
 
 Prints the table shape, the stage timings (schema, discovery, DAG sampling, DoWhy fit,
 distillation, stacking), the mechanisms chosen and the first-sample compile time, with
@@ -70,11 +70,13 @@ def main() -> None:
     sample(jax.random.key(1), model, 1000).block_until_ready()
     t2 = time.perf_counter()
     print(
-        f"sample 8x1000 rows: first call (compile) {t1 - t0:.2f} s, then {t2 - t1:.3f} s"
+        f"sample {args.n_dags}x1000 rows: first call (compile) {t1 - t0:.2f} s, "
+        f"then {t2 - t1:.3f} s"
     )
     print(
-        f"jax {jax.__version__} on {jax.devices()[0].platform}, dowhy {dowhy.__version__}, "
-        f"causal-learn {getattr(causallearn, '__version__', '?')}, sklearn {sklearn.__version__}"
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, "
+        f"dowhy {dowhy.__version__}, causal-learn "
+        f"{getattr(causallearn, '__version__', '?')}, sklearn {sklearn.__version__}"
     )
 
 
