@@ -20,9 +20,14 @@ With `method="both"` each resample runs PC and FCI and each counts half.
 the bootstrap frequency of the adjacency.
 
 Independence tests: Fisher-z when any column is numeric or integer (categorical codes
-enter it as numbers: a linear-Gaussian approximation that is fast and, for binary
-columns, exact in its correlation structure); chi-square on the codes when every
-column is categorical. `test=` overrides it (any causal-learn test name).
+enter it as numbers: a linear-Gaussian approximation, fast, and the only causal-learn
+test here that handles mixed columns at this speed - kci/rcit cost minutes); chi-square
+on the codes when every column is categorical. `test=` overrides it (any causal-learn
+test name). Measured skeleton F1 on planted 8-node, 2,000-row DAGs (4 seeds, 4
+resamples): nominal 3-class effects (random lookup tables) chi-square 0.88, G-square
+0.85, Fisher-z on codes 0.66; ordinal effects (thresholded linear latents) chi-square
+0.90, Fisher-z 0.96; mixed numeric + ordinal categorical, Fisher-z 0.97. Categories
+have no order in general, so chi-square is the default for all-categorical tables.
 
 The target as a sink (`target_sink=True`): every vote for target -> j is moved to
 j -> target, so the target has no children (a classifier's label is modelled as the

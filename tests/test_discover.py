@@ -89,3 +89,11 @@ def test_discover__bad_input_raises():
         discover(np.array([[0.0, np.nan], [1.0, 2.0]]))
     with pytest.raises(ValueError, match="columns"):
         discover(np.zeros((5, 2)), columns=[Column("a")])
+
+
+def test_discover__time_limit_stops_after_the_first_resample():
+    x, _ = _planted(n=300)
+    probs = discover(x, n_bootstrap=50, time_limit=0.0, progress=False)
+    # one completed run: every vote is 0, 0.5 or 1
+    assert set(np.unique(probs)) <= {0.0, 0.5, 1.0}
+    assert not np.array_equal(probs, discover(x, n_bootstrap=50, progress=False))
