@@ -132,8 +132,9 @@ def distill(
       >>> m.set_causal_mechanism("x", gcm.EmpiricalDistribution())
       >>> m.set_causal_mechanism("y", gcm.AdditiveNoiseModel(gcm.ml.create_linear_regressor()))
       >>> x = np.arange(20.0)
+      >>> gcm.config.disable_progress_bars()
       >>> gcm.fit(m, pd.DataFrame({"x": x, "y": 2 * x + 1}))
-      >>> distill(m).nodes
+      >>> print(distill(m).nodes)
       ('x', 'y')
     """
     import networkx as nx

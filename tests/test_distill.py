@@ -24,6 +24,12 @@ from jaxscm._surrogate import SurrogateFidelityError, SurrogateOptions, Surrogat
 
 pytestmark = pytest.mark.dowhy
 ml = gcm.ml
+# The x64 job distills to float64 (the core checks a model with x64-wide inputs).
+DTYPE = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+
+
+def distill(model, **kwargs):
+    return jaxscm.distill(model, dtype=DTYPE, **kwargs)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -97,13 +103,13 @@ class _Halve(FunctionalCausalModel):
 def test_distill__unknown_mechanism_names_node_and_type():
     model = _model([("a", "b")], {"b": _Halve})
     with pytest.raises(NotImplementedError, match=r"node 'b'.*_Halve"):
-        jaxscm.distill(model)
+        distill(model)
 
 
 def test_distill__unknown_prediction_model_names_node_and_type_and_the_opt_in():
     model = _model([("a", "b")], {"b": lambda: gcm.AdditiveNoiseModel(create_knn_regressor())})
     with pytest.raises(NotImplementedError, match=r"node 'b'.*KNeighborsRegressor.*surrogate=True"):
-        jaxscm.distill(model)
+        distill(model)
 
 
 def test_distill__unknown_noise_is_refused_or_resampled_on_opt_in():
@@ -115,10 +121,10 @@ def test_distill__unknown_noise_is_refused_or_resampled_on_opt_in():
         warnings.simplefilter("ignore", category=Warning)  # sklearn's GMM convergence
         gcm.fit(model, df[["a", "b"]])
     with pytest.raises(NotImplementedError, match=r"node 'a'.*BayesianGaussianMixture"):
-        jaxscm.distill(model)
+        distill(model)
     state = np.random.get_state()
     with pytest.warns(SurrogateWarning, match=r"node 'a'.*Empirical of 500"):
-        scm = jaxscm.distill(model, surrogate=SurrogateOptions(n_samples=500))
+        scm = distill(model, surrogate=SurrogateOptions(n_samples=500))
     # the surrogate seeded DoWhy's global RNG inside a context and gave it back
     assert np.random.get_state()[1].tolist() == state[1].tolist()
     noise = scm.mechanisms[scm.index("a")].noise
@@ -149,7 +155,7 @@ def test_distill__unfitted_model_is_refused():
     model.set_causal_mechanism("a", gcm.EmpiricalDistribution())
     model.set_causal_mechanism("b", gcm.AdditiveNoiseModel(ml.create_linear_regressor()))
     with pytest.raises(ValueError, match=r"node '(a|b)'.*(not fitted)"):
-        jaxscm.distill(model)
+        distill(model)
 
 
 # --- surrogates ------------------------------------------------------------------------
@@ -161,7 +167,7 @@ def test_distill__surrogate_reports_fidelity_and_matches_the_model():
     })
     options = SurrogateOptions(min_fidelity=0.8, n_samples=1200, steps=600, hidden=(32, 32))
     with pytest.warns(SurrogateWarning, match=r"node 'b'.*KNeighborsRegressor.*R\^2 0\.9"):
-        scm = jaxscm.distill(model, surrogate=options)
+        scm = distill(model, surrogate=options)
     # fresh inputs: the surrogate follows the k-NN regressor, categorical parent included
     i = scm.index("b")
     x = np.asarray(jaxscm.sample(jax.random.key(5), scm, 300))[:, list(scm.parents[i])]
@@ -182,7 +188,7 @@ def test_distill__surrogate_below_threshold_is_refused_with_its_fidelity():
     })
     options = SurrogateOptions(min_fidelity=0.999, n_samples=400, steps=2, hidden=(4,))
     with pytest.raises(SurrogateFidelityError, match=r"node 'y'.*class agreement") as err:
-        jaxscm.distill(model, surrogate=options)
+        distill(model, surrogate=options)
     assert 0.0 <= err.value.fidelity < 0.999
 
 
@@ -193,7 +199,7 @@ def test_distill__category_order_of_the_columns_is_respected():
     model = _model([("a", "y"), ("c", "y")], {})
     cols = [Column("a"), Column("b"), Column("c", "categorical", ("mid", "lo", "hi", "unseen")),
             Column("y", "categorical", ("yes", "no", "maybe"), is_target=True)]
-    scm = jaxscm.distill(model, columns=cols)
+    scm = distill(model, columns=cols)
     assert scm.columns[scm.index("y")] == cols[3]
     i = scm.index("y")
     x = np.asarray(jaxscm.sample(jax.random.key(0), scm, 200))
@@ -218,7 +224,7 @@ def _members():
 
 
 def test_distill__stack_of_distilled_dags_equals_each_member():
-    scms = [jaxscm.distill(m) for m in _members()]
+    scms = [distill(m) for m in _members()]
     first = scms[0]
     ens = jaxscm.stack(scms, columns=[first.columns[first.index(v)] for v in "abcy"])
     assert ens.nodes == ("a", "b", "c", "y")
@@ -235,7 +241,7 @@ def test_distill__stack_of_distilled_dags_equals_each_member():
 def test_distill__save_load_round_trip_is_exact(tmp_path):
     model = _model([("c", "a"), ("a", "b"), ("c", "b"), ("b", "y"), ("c", "y")],
                    {"b": _hgb, "y": _hgbc})
-    scm = jaxscm.distill(model, columns=[
+    scm = distill(model, columns=[
         Column("a"), Column("b"), Column("c", "categorical", ("mid", "lo", "hi")),
         Column("y", "categorical", ("yes", "no", "maybe"), is_target=True)])
     back = jaxscm.load(jaxscm.save(tmp_path / "distilled", scm))
@@ -245,7 +251,7 @@ def test_distill__save_load_round_trip_is_exact(tmp_path):
         np.asarray(jaxscm.sample(key, back, 64)), np.asarray(jaxscm.sample(key, scm, 64))
     )
     other = _model([("b", "a"), ("a", "y"), ("c", "b")], {"a": _hgb})
-    ens = jaxscm.stack([scm, jaxscm.distill(other, columns=scm.columns)])
+    ens = jaxscm.stack([scm, distill(other, columns=scm.columns)])
     ens_back = jaxscm.load(jaxscm.save(tmp_path / "ensemble", ens))
     np.testing.assert_array_equal(
         np.asarray(jaxscm.sample(key, ens_back, 32)), np.asarray(jaxscm.sample(key, ens, 32))
@@ -262,7 +268,7 @@ def test_stack__encoded_and_plain_predictors_share_one_group():
         _model([("a", "b"), ("b", "y")], {"y": _hgbc}),
         _model([("a", "b"), ("c", "b"), ("b", "y"), ("c", "y")], {"y": _hgbc}),
     ]
-    scms = [jaxscm.distill(m, columns=cols) for m in members]
+    scms = [distill(m, columns=cols) for m in members]
     assert [s.nodes for s in scms] == [("c", "a", "b", "y")] * 2
     ens = jaxscm.stack(scms)
     assert [len(g) for g in ens.groups] == [1, 1, 1, 1]
