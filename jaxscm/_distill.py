@@ -176,6 +176,13 @@ def distill(
     mechanisms, parent_idx = [], []
     for v in order:
         parents = tuple(get_ordered_predecessors(graph, v))
+        fitted = graph.nodes[v].get("parents_during_fit")
+        if fitted is not None and tuple(fitted) != parents:
+            # The mechanism's inputs are the parents it was fitted with, in this order.
+            raise ValueError(
+                f"node {names[v]!r} was fitted with parents {[str(p) for p in fitted]} "
+                f"but the graph now gives {[str(p) for p in parents]}; call gcm.fit again"
+            )
         ctx = _Node(
             name=names[v],
             node=v,

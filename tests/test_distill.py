@@ -148,6 +148,9 @@ def test_distill__bad_arguments_are_refused():
         jaxscm.distill(model, surrogate="yes")
     with pytest.raises(TypeError, match="DoWhy gcm causal model"):
         jaxscm.distill(object())
+    model.graph.add_edge("c", "b")  # changed after fitting
+    with pytest.raises(ValueError, match=r"node 'b' was fitted with parents \['a'\]"):
+        jaxscm.distill(model)
 
 
 def test_distill__unfitted_model_is_refused():
