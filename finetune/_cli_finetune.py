@@ -52,6 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--validation", choices=["real", "synthetic", "both"], default="real"
     )
     p.add_argument("--validation-fraction", type=float, default=0.25)
+    p.add_argument(
+        "--validation-in-context",
+        action="store_true",
+        help="add the held-out validation rows to the inference context",
+    )
+    p.add_argument(
+        "--random-preprocessing",
+        action="store_true",
+        help="a new TabPFN preprocessing seed every step",
+    )
     p.add_argument("--eval-metric", choices=["roc_auc", "log_loss"], default="roc_auc")
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--patience", type=int, default=5, help="0: no early stopping")
@@ -128,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         n_estimators_train=args.n_estimators_train,
         inference_context=args.inference_context,
         n_dags=args.n_dags,
+        validation_in_context=args.validation_in_context,
+        fixed_preprocessing=not args.random_preprocessing,
         device=args.device,
         checkpoint_dir=str(out / "checkpoint"),
         verbose=True,
@@ -141,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
         est.fit(X, y, X_test=X_test, y_test=y_test)
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted; rerun the same command to resume from {out / 'checkpoint'}",
+            f"\ninterrupted; rerun the same command to resume from "
+            f"{out / 'checkpoint'}",
             file=sys.stderr,
         )
         raise

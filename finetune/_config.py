@@ -44,6 +44,10 @@ class FinetuneConfig:
       time_limit: wall-clock seconds at most (None: no limit); checked every step.
       n_estimators_train: TabPFN preprocessing ensemble members per training step.
       n_estimators: ensemble members for validation and prediction.
+      fixed_preprocessing: run TabPFN's preprocessing (feature transforms, class
+        permutations) with the run's seed at every step, as prediction does, so the
+        network adapts to the preprocessing it will see (TabPFN's own fine-tuning
+        default); False draws a new preprocessing seed per step (more varied).
       inference_context: context rows at prediction time: "real" training rows, or
         "real+synthetic" (plus `ratio` times as many rows from the ensemble).
       seed: the one seed of the run (JAX key, NumPy and TabPFN preprocessing seeds).
@@ -73,6 +77,7 @@ class FinetuneConfig:
     max_steps: int = 100
     time_limit: float | None = None
     n_estimators_train: int = 2
+    fixed_preprocessing: bool = True
     n_estimators: int = 4
     inference_context: InferenceContext = "real"
     seed: int = 0

@@ -354,7 +354,7 @@ def finetune(
             mb.y_context,
             mb.X_query,
             mb.y_query,
-            seed=_step_seed(cfg.seed, step),
+            seed=cfg.seed if cfg.fixed_preprocessing else _step_seed(cfg.seed, step),
         )
         loss.backward()
         if cfg.grad_clip is not None:

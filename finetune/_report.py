@@ -139,7 +139,8 @@ def ensure_new_dir(path: str | os.PathLike[str], what: str) -> Path:
     path = Path(path)
     if (path / what).exists():
         raise FileExistsError(
-            f"{path} already holds a finished run ({what}); choose another output folder"
+            f"{path} already holds a finished run ({what}); choose another "
+            "output folder"
         )
     path.mkdir(parents=True, exist_ok=True)
     return path

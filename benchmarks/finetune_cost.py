@@ -1,0 +1,164 @@
+"""Seconds per fine-tuning step with and without CausalMixFT, on the same data.
+
+    OMP_NUM_THREADS=1 python -m benchmarks.finetune_cost [--steps 30] [--ratio 1]
+
+On one credit dataset split (128 labelled rows, 96 of them training rows after the
+validation hold-out, as in the demo) it times fine-tuning steps of the same TFM:
+
+1. plain fine-tuning: meta-batches of the 96 real rows;
+2. CausalMixFT at `--ratio` r: the 96 real rows + r * 96 fresh synthetic rows from the
+   fitted SCM ensemble (drawn through `bridge.stream`, decoded, mixed);
+3. plain fine-tuning on a meta-batch of the same size as 2, made of real rows only
+   (96 * (1 + r) rows of the same table), to separate "more rows per step" from
+   "rows that are synthetic".
+
+It reports the median seconds per step (the first steps, which include the one-off
+JAX compile of the ensemble sampler, are excluded and the compile is reported on
+its own), the synthetic stream's share of a CausalMixFT step (drawing + decoding +
+waiting for the prefetched batch), and the overhead of CausalMixFT over the
+same-size plain step. Target: under 10 %. Numbers, not a test: it prints, it never
+fails on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the three timings and prints the table."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", default="credit-g")
+    p.add_argument("--n-train", type=int, default=128)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3, help="steps left out of the median")
+    p.add_argument("--ratio", type=float, default=1.0)
+    p.add_argument("--n-dags", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tfm", default=None)
+    args = p.parse_args(argv)
+
+    import jax
+    import numpy as np
+    import pandas as pd
+    import tabpfn
+    import torch
+
+    import jaxscm
+    from benchmarks.datasets import make_split
+    from finetune._config import FinetuneConfig
+    from finetune._encode import TableEncoder
+    from finetune._estimator import _validation_split
+    from finetune._finetune import finetune
+    from finetune._mixing import SyntheticRows
+    from finetune._tfm import load_tfm
+
+    torch.set_num_threads(1)
+    split = make_split(args.dataset, args.n_train, seed=args.seed)
+    enc = TableEncoder.fit(split.X_train, split.y_train)
+    Xe, ye = enc.transform(split.X_train), enc.encode_labels(split.y_train)
+    tr, va = _validation_split(ye, 0.25, args.seed, enc)
+    n = len(tr)
+    print(
+        f"{args.dataset}: {len(ye)} labelled rows -> {n} training + {len(va)} "
+        f"validation rows; {args.steps} steps per run ({args.warmup} warm-up)"
+    )
+
+    t0 = time.perf_counter()
+    frame = split.X_train.iloc[tr].reset_index(drop=True).copy()
+    frame["target"] = split.y_train.iloc[tr].map(str).astype("category").to_numpy()
+    kinds = {
+        f: "categorical" if c else "numeric"
+        for f, c in zip(enc.features, enc.categories, strict=True)
+    }
+    scm = jaxscm.fit_scm(
+        frame,
+        target="target",
+        n_dags=args.n_dags,
+        seed=args.seed,
+        kinds={**kinds, "target": "categorical"},
+        progress=False,
+    )
+    fit_s = time.perf_counter() - t0
+    decode = enc.synthetic_decoder(scm.columns)
+    n_syn = int(round(args.ratio * n))
+    t0 = time.perf_counter()
+    src = SyntheticRows(jax.random.key(99), scm, decode, n_syn)
+    src.draw(np.random.default_rng(0), n_syn)
+    compile_s = time.perf_counter() - t0
+    print(
+        f"SCM ensemble ({args.n_dags} DAGs) fit in {fit_s:.1f} s; sampler compile + "
+        f"first batch {compile_s:.2f} s (once per ensemble shape, not per step)"
+    )
+
+    # Extra real rows of the same table (from the test pool) for the same-size run.
+    pool_X = pd.concat([split.X_train.iloc[tr], split.X_test])
+    pool_y = pd.concat([split.y_train.iloc[tr], split.y_test])
+    big_X, big_y = (
+        enc.transform(pool_X)[: n + n_syn],
+        enc.encode_labels(pool_y)[: n + n_syn],
+    )
+
+    tfm = load_tfm(args.tfm)
+    base = dict(
+        max_steps=args.steps, eval_every=10_000, patience=None, lr=3e-5, seed=args.seed
+    )
+    runs = {
+        f"plain, {n} real rows": (FinetuneConfig(ratio=0.0, **base), Xe[tr], ye[tr]),
+        f"CausalMixFT, {n} real + {n_syn} synthetic": (
+            FinetuneConfig(ratio=args.ratio, **base),
+            Xe[tr],
+            ye[tr],
+        ),
+        f"plain, {n + n_syn} real rows (same size)": (
+            FinetuneConfig(ratio=0.0, **base),
+            big_X,
+            big_y,
+        ),
+    }
+    med = {}
+    share = 0.0
+    for name, (cfg, X, y) in runs.items():
+        res = finetune(
+            tfm,
+            X,
+            y,
+            config=cfg,
+            n_classes=len(enc.classes),
+            categorical=enc.categorical_indices,
+            X_val=Xe[va],
+            y_val=ye[va],
+            scm=scm,
+            decode=decode,
+        )
+        steps = res.steps[args.warmup :]
+        med[name] = float(np.median([s["seconds"] for s in steps]))
+        syn = float(np.median([s["synthetic_seconds"] for s in steps]))
+        if cfg.ratio > 0:
+            share = syn / med[name]
+        print(
+            f"  {name:45s} {med[name]:.3f} s/step (median of {len(steps)}); "
+            f"synthetic rows {syn * 1e3:.1f} ms/step"
+        )
+    names = list(med)
+    plain, mixed, same = (med[k] for k in names)
+    print(
+        f"\nCausalMixFT vs plain, same real rows: {mixed / plain - 1:+.1%} per step "
+        "(more rows per meta-batch)"
+    )
+    print(
+        f"CausalMixFT vs plain, same meta-batch size: {mixed / same - 1:+.1%} per step"
+    )
+    print(f"synthetic stream share of a CausalMixFT step: {share:.1%} (target < 10%)")
+    print(
+        f"[{platform.processor() or platform.machine()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} thread), jax {jax.__version__} "
+        f"({jax.devices()[0].platform}), tabpfn {tabpfn.__version__}]"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
