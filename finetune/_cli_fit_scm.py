@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"time: discover {t['discover']:.1f} s, DoWhy fit {t['fit']:.1f} s, "
-        f"distill {t['distill']:.1f} s, total {t['total']:.1f} s"
+        f"distill {t['distill']:.1f} s, graph sampling + stacking "
+        f"{t['sample_dags'] + t['stack']:.1f} s, total {t['total']:.1f} s"
     )
     print(f"saved {out}")
     print(f"next: causalmixft sample {out} -n 10000 -o synthetic.csv")
