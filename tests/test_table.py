@@ -145,3 +145,20 @@ def test_prepare__imputes_records_missing_rates_and_drops_missing_targets():
     assert prep.missing_rate["city"] == pytest.approx(1 / len(df))
     j = [c.name for c in prep.columns].index("num")
     assert prep.codes[0, j] == pytest.approx(np.nanmedian(df["num"].to_numpy()))
+
+
+def test_infer_schema__category_dtype_object_numbers_and_float_codes():
+    df = pd.DataFrame(
+        {
+            "grade": pd.Categorical(["b", "a", "c", "a"]),
+            "mixed": pd.Series([1, 2.5, 3, 4], dtype=object),  # numbers as objects
+            "code": [1.0, 2.0, 1.0, np.nan],  # whole floats with a gap: categorical
+        }
+    )
+    cols = {c.name: c for c in infer_schema(df)}
+    assert cols["grade"].categories == ("a", "b", "c")
+    assert cols["mixed"].kind == "numeric"
+    assert cols["code"] == Column("code", "categorical", ("1", "2"))
+    x = encode(df, tuple(cols.values()))
+    assert np.isnan(x[3, 2])
+    assert x[0, 2] == 0.0
