@@ -26,8 +26,10 @@ def _errors() -> None:
     import jaxscm
     from tests.equivalence import test_deterministic as eq
 
-    print(f"{'case':28s} {'max_abs':>10s} {'max_rel':>10s} {'abs/max|y|':>10s} "
-          f"{'class_mismatch':>15s}")
+    print(
+        f"{'case':28s} {'max_abs':>10s} {'max_rel':>10s} {'abs/max|y|':>10s} "
+        f"{'class_mismatch':>15s}"
+    )
     for name, parents, factory, data_fn in eq.CASES:
         model = eq.fit_case(parents, factory, data_fn, seed=0)
         scm = jaxscm.distill(model, dtype=eq.DTYPE)
@@ -36,7 +38,9 @@ def _errors() -> None:
         scaled = f"{e['max_scaled']:10.2e}" if "max_scaled" in e else f"{'-':>10s}"
         mis = f"{e['class_mismatch']:15.4f}" if "class_mismatch" in e else f"{'-':>15s}"
         print(f"{name:28s} {e['max_abs']:10.2e} {rel} {scaled} {mis}")
-    print(f"dtype {eq.DTYPE.__name__}, {eq.N_EVAL} rows per case, jax {jax.__version__}")
+    print(
+        f"dtype {eq.DTYPE.__name__}, {eq.N_EVAL} rows per case, jax {jax.__version__}"
+    )
 
 
 def _twenty(nodes: int, rows: int, seed: int) -> None:
@@ -60,10 +64,16 @@ def _twenty(nodes: int, rows: int, seed: int) -> None:
         for i in rng.choice(j, size=min(j, 3), replace=False):
             graph.add_edge(names[i], names[j])
     data: dict[str, np.ndarray] = {}
-    for j, v in enumerate(names):
+    for v in names:
         pa = list(graph.predecessors(v))
-        signal = sum(np.sin(np.asarray(pd.factorize(data[p])[0] if p in categorical
-                                       else data[p], float)) for p in pa)
+        signal = sum(
+            np.sin(
+                np.asarray(
+                    pd.factorize(data[p])[0] if p in categorical else data[p], float
+                )
+            )
+            for p in pa
+        )
         value = signal + rng.normal(size=rows)
         if v in categorical:
             k = 2 if v == "target" else 3
@@ -80,12 +90,16 @@ def _twenty(nodes: int, rows: int, seed: int) -> None:
             mech = gcm.EmpiricalDistribution()
         elif v in categorical:
             mech = gcm.ClassifierFCM(
-                gcm.ml.create_hist_gradient_boost_classifier() if hgb
-                else gcm.ml.create_logistic_regression_classifier())
+                gcm.ml.create_hist_gradient_boost_classifier()
+                if hgb
+                else gcm.ml.create_logistic_regression_classifier()
+            )
         else:
             mech = gcm.AdditiveNoiseModel(
-                gcm.ml.create_hist_gradient_boost_regressor() if hgb
-                else gcm.ml.create_linear_regressor())
+                gcm.ml.create_hist_gradient_boost_regressor()
+                if hgb
+                else gcm.ml.create_linear_regressor()
+            )
         kinds[str(mech)] = kinds.get(str(mech), 0) + 1
         model.set_causal_mechanism(v, mech)
     t0 = time.perf_counter()
@@ -98,12 +112,18 @@ def _twenty(nodes: int, rows: int, seed: int) -> None:
         t0 = time.perf_counter()
         scm = jaxscm.distill(model)
         times.append(time.perf_counter() - t0)
-    print(f"{nodes} nodes x {rows} rows, {graph.number_of_edges()} edges, "
-          f"{len(categorical)} categorical; mechanisms {kinds}")
-    print(f"DoWhy gcm.fit {t_fit:.2f} s; jaxscm.distill {min(times):.3f} s "
-          f"(min of 3; all {[round(t, 3) for t in times]})")
-    print(f"distilled: {scm.n_nodes} nodes; dowhy {dowhy.__version__}, "
-          f"sklearn {sklearn.__version__}")
+    print(
+        f"{nodes} nodes x {rows} rows, {graph.number_of_edges()} edges, "
+        f"{len(categorical)} categorical; mechanisms {kinds}"
+    )
+    print(
+        f"DoWhy gcm.fit {t_fit:.2f} s; jaxscm.distill {min(times):.3f} s "
+        f"(min of 3; all {[round(t, 3) for t in times]})"
+    )
+    print(
+        f"distilled: {scm.n_nodes} nodes; dowhy {dowhy.__version__}, "
+        f"sklearn {sklearn.__version__}"
+    )
 
 
 def main() -> None:

@@ -29,7 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxscm._features import Encode, Pipeline, Select
+from jaxscm._distill_columns import (
+    classes_of,
+    codes,
+    encoders,
+    mechanism_of,
+    resolve_columns,
+)
+from jaxscm._features import Pipeline, Select
 from jaxscm._mechanisms import Additive, Classifier, Root
 from jaxscm._noise import PARAMETRIC_FAMILIES, Empirical, Parametric
 from jaxscm._schema import Column
@@ -130,7 +137,8 @@ def distill(
       >>> from dowhy import gcm
       >>> m = gcm.StructuralCausalModel(nx.DiGraph([("x", "y")]))
       >>> m.set_causal_mechanism("x", gcm.EmpiricalDistribution())
-      >>> m.set_causal_mechanism("y", gcm.AdditiveNoiseModel(gcm.ml.create_linear_regressor()))
+      >>> anm = gcm.AdditiveNoiseModel(gcm.ml.create_linear_regressor())
+      >>> m.set_causal_mechanism("y", anm)
       >>> x = np.arange(20.0)
       >>> gcm.config.disable_progress_bars()
       >>> gcm.fit(m, pd.DataFrame({"x": x, "y": 2 * x + 1}))
@@ -163,7 +171,7 @@ def distill(
         raise ValueError("graph node names collide when converted to strings")
 
     schema = columns
-    columns = _columns(causal_model, graph, names, schema)
+    columns = resolve_columns(causal_model, graph, names, schema)
     position = {c.name: i for i, c in enumerate(schema or ())}
     order = list(
         nx.lexicographical_topological_sort(
@@ -181,7 +189,8 @@ def distill(
             # The mechanism's inputs are the parents it was fitted with, in this order.
             raise ValueError(
                 f"node {names[v]!r} was fitted with parents {[str(p) for p in fitted]} "
-                f"but the graph now gives {[str(p) for p in parents]}; call gcm.fit again"
+                f"but the graph now gives {[str(p) for p in parents]}; call gcm.fit "
+                f"again"
             )
         ctx = _Node(
             name=names[v],
@@ -192,7 +201,7 @@ def distill(
             dtype=dtype,
             run=run,
         )
-        mech = _mechanism_of(causal_model, v, ctx.where)
+        mech = mechanism_of(causal_model, v, ctx.where)
         mechanisms.append(_mechanism(mech, ctx))
         parent_idx.append(tuple(index[p] for p in parents))
     return SCM(
@@ -200,84 +209,6 @@ def distill(
         columns=tuple(columns[names[v]] for v in order),
         parents=tuple(parent_idx),
     )
-
-
-def _mechanism_of(causal_model: Any, node: Any, where: str) -> Any:
-    try:
-        return causal_model.causal_mechanism(node)
-    except KeyError:
-        raise ValueError(
-            f"{where} has no causal mechanism; assign one (gcm.auto.assign_causal_"
-            f"mechanisms) and fit (gcm.fit) before distilling"
-        ) from None
-
-
-# --- schema -----------------------------------------------------------------------
-
-
-def _columns(
-    causal_model: Any, graph: Any, names: dict[Any, str], schema: Sequence[Column] | None
-) -> dict[str, Column]:
-    if schema is not None:
-        cols = {c.name: c for c in schema}
-        if len(cols) != len(schema):
-            raise ValueError("schema has duplicate column names")
-        missing = sorted(set(names.values()) - set(cols))
-        extra = sorted(set(cols) - set(names.values()))
-        if missing or extra:
-            raise ValueError(
-                f"schema does not match the graph: nodes without a column {missing}, "
-                f"columns without a node {extra}"
-            )
-        return cols
-    return {
-        names[v]: _infer_column(
-            _mechanism_of(causal_model, v, f"node {names[v]!r}"), names[v]
-        )
-        for v in graph.nodes
-    }
-
-
-def _infer_column(mech: Any, name: str) -> Column:
-    from dowhy.gcm import ClassifierFCM, DiscreteAdditiveNoiseModel, EmpiricalDistribution
-
-    if isinstance(mech, ClassifierFCM):
-        classes = _classes(mech.classifier_model, f"node {name!r}")
-        return Column(name, "categorical", tuple(str(c) for c in classes))
-    if isinstance(mech, DiscreteAdditiveNoiseModel):
-        return Column(name, "integer")
-    if isinstance(mech, EmpiricalDistribution) and mech.data is not None:
-        data = np.asarray(mech.data).ravel()
-        if data.size and isinstance(data[0], (str, bool, np.bool_)):
-            return Column(name, "categorical", tuple(sorted({str(x) for x in data})))
-        if np.issubdtype(data.dtype, np.integer):
-            return Column(name, "integer")
-    return Column(name)
-
-
-def _classes(classifier_model: Any, where: str) -> np.ndarray:
-    try:
-        return np.asarray(classifier_model.classes)
-    except AttributeError as err:
-        raise ValueError(f"{where}: the classifier is not fitted ({err}); call gcm.fit") from None
-
-
-def codes(values: Any, column: Column, where: str = "") -> np.ndarray:
-    """Maps DoWhy values (labels for categorical columns) to the SCM's float values."""
-    values = np.asarray(values).ravel()
-    if column.kind != "categorical":
-        return values.astype(np.float64)
-    lookup = {c: i for i, c in enumerate(column.categories)}
-    out = np.empty(values.shape[0], np.float64)
-    for i, v in enumerate(values):
-        code = lookup.get(str(v))
-        if code is None:
-            raise ValueError(
-                f"{where or 'column ' + repr(column.name)}: label {v!r} is not among "
-                f"the column's categories {list(column.categories)}"
-            )
-        out[i] = code
-    return out
 
 
 # --- node mechanisms ----------------------------------------------------------------
@@ -357,7 +288,7 @@ def _register_mechanisms() -> None:
                 f"says {ctx.column.kind!r}"
             )
         model = mech.classifier_model
-        classes = [str(c) for c in _classes(model, ctx.where)]
+        classes = [str(c) for c in classes_of(model, ctx.where)]
         unknown = [c for c in classes if c not in ctx.column.categories]
         if unknown:
             raise ValueError(
@@ -365,7 +296,9 @@ def _register_mechanisms() -> None:
                 f"among the column's categories {list(ctx.column.categories)}"
             )
         f = _predictor_or_surrogate(model, ctx, classifier=True)
-        perm = tuple(classes.index(c) if c in classes else -1 for c in ctx.column.categories)
+        perm = tuple(
+            classes.index(c) if c in classes else -1 for c in ctx.column.categories
+        )
         if perm != tuple(range(len(classes))):
             f = _then(f, Select(index=perm))
         return Classifier(f=f)
@@ -408,10 +341,15 @@ def _register_noise() -> None:
     @_noise.register(EmpiricalDistribution)
     def _(noise: EmpiricalDistribution, ctx: _Node, root: bool = False) -> Empirical:
         if noise.data is None:
-            raise ValueError(f"{ctx.where}: EmpiricalDistribution is not fitted; call gcm.fit")
+            raise ValueError(
+                f"{ctx.where}: EmpiricalDistribution is not fitted; call gcm.fit"
+            )
         data = np.asarray(noise.data)
         if data.ndim == 2 and data.shape[1] != 1:
-            raise ValueError(f"{ctx.where}: EmpiricalDistribution holds {data.shape[1]} columns, expected 1")
+            raise ValueError(
+                f"{ctx.where}: EmpiricalDistribution holds {data.shape[1]} columns, "
+                f"expected 1"
+            )
         if root:
             values = codes(data, ctx.column, ctx.where)
         else:
@@ -422,9 +360,13 @@ def _register_noise() -> None:
     def _(noise: ScipyDistribution, ctx: _Node, root: bool = False) -> Parametric:
         dist = noise.scipy_distribution
         if dist is None or not noise.parameters:
-            raise ValueError(f"{ctx.where}: ScipyDistribution is not fitted; call gcm.fit")
+            raise ValueError(
+                f"{ctx.where}: ScipyDistribution is not fitted; call gcm.fit"
+            )
         if root and ctx.column.kind == "categorical":
-            raise ValueError(f"{ctx.where}: a categorical root cannot be a ScipyDistribution")
+            raise ValueError(
+                f"{ctx.where}: a categorical root cannot be a ScipyDistribution"
+            )
         family = getattr(dist, "name", None)
         if family not in PARAMETRIC_FAMILIES and ctx.run.surrogate is not None:
             from jaxscm._surrogate import empirical_surrogate
@@ -441,16 +383,22 @@ def _register_noise() -> None:
         def scalar(name: str, default: float | None = None) -> jax.Array:
             # scipy's fit returns some parameters as length-1 arrays
             if name not in params and default is None:
-                raise ValueError(f"{ctx.where}: scipy {family} lacks parameter {name!r}")
+                raise ValueError(
+                    f"{ctx.where}: scipy {family} lacks parameter {name!r}"
+                )
             v = np.asarray(params.pop(name, default), np.float64)
             if v.size != 1:
-                raise ValueError(f"{ctx.where}: scipy {family} parameter {name!r} is {v}")
+                raise ValueError(
+                    f"{ctx.where}: scipy {family} parameter {name!r} is {v}"
+                )
             return ctx.array(v.reshape(()))
 
         shapes = tuple(scalar(s) for s in shape_names)
         loc, scale = scalar("loc", 0.0), scalar("scale", 1.0)
         if params:
-            raise ValueError(f"{ctx.where}: unexpected scipy {family} parameters {sorted(params)}")
+            raise ValueError(
+                f"{ctx.where}: unexpected scipy {family} parameters {sorted(params)}"
+            )
         return Parametric(shapes=shapes, loc=loc, scale=scale, family=family)
 
 
@@ -481,7 +429,10 @@ def _predictor_or_surrogate(model: Any, ctx: _Node, *, classifier: bool) -> Any:
 
 
 def _register_predictors() -> None:
-    from dowhy.gcm.ml.regression import LinearRegressionWithFixedParameter, SklearnRegressionModel
+    from dowhy.gcm.ml.regression import (
+        LinearRegressionWithFixedParameter,
+        SklearnRegressionModel,
+    )
 
     from jaxscm._distill_sklearn import register, sklearn_predictor
     from jaxscm._linear import Linear
@@ -496,7 +447,10 @@ def _register_predictors() -> None:
                 f"{ctx.where}: LinearRegressionWithFixedParameter has {coef.shape[0]} "
                 f"coefficients for {len(ctx.parents)} parents"
             )
-        return Linear(coef=ctx.array(coef), intercept=ctx.array(np.float64(np.ravel(model.intercept)[0])))
+        return Linear(
+            coef=ctx.array(coef),
+            intercept=ctx.array(np.float64(np.ravel(model.intercept)[0])),
+        )
 
     @_predictor.register(SklearnRegressionModel)
     def _(model: Any, ctx: _Node, classifier: bool) -> Any:
@@ -510,66 +464,12 @@ def _register_predictors() -> None:
                 f"{ctx.where}: its {type(model.sklearn_model).__name__} is not fitted; "
                 f"call gcm.fit before distilling"
             ) from None
-        encode = _encoders(model, ctx)
+        encode = encoders(model, ctx)
         f = sklearn_predictor(model.sklearn_model, ctx, classifier)
         if encode is None:
             return f
         steps = f.steps if isinstance(f, Pipeline) else (f,)
         return Pipeline(steps=(encode, *steps))
-
-
-def _encoders(model: Any, ctx: _Node) -> Encode | None:
-    """The `Encode` step equivalent to DoWhy's encoders of categorical parents."""
-    from sklearn.preprocessing import OneHotEncoder
-
-    from dowhy.gcm.util.catboost_encoder import CatBoostEncoder
-
-    encoders = dict(getattr(model, "_encoders", {}) or {})
-    tables, cols = [], []
-    for j, col in enumerate(ctx.parent_columns):
-        enc = encoders.pop(j, None)
-        where = f"{ctx.where}, parent {col.name!r}"
-        if enc is None:
-            if col.kind == "categorical":
-                # DoWhy saw this parent as numbers (numeric labels): feed the label's
-                # value, which is what the sklearn model was fitted on.
-                try:
-                    values = [float(c) for c in col.categories]
-                except ValueError:
-                    raise ValueError(
-                        f"{where}: the schema says categorical, but the fitted model has "
-                        f"no encoder for it and its labels are not numbers"
-                    ) from None
-                tables.append(ctx.array(np.asarray(values)[:, None]))
-                cols.append(j)
-            continue
-        if col.kind != "categorical":
-            raise ValueError(
-                f"{where}: the fitted model encodes this parent as categorical, but "
-                f"the schema says {col.kind!r}"
-            )
-        if isinstance(enc, OneHotEncoder):
-            if len(enc.categories_) != 1 or enc.drop is not None:
-                raise NotImplementedError(f"{where}: OneHotEncoder with drop= or several columns")
-            known = [str(c) for c in enc.categories_[0]]
-            table = np.array([[float(c == k) for k in known] for c in col.categories])
-        elif isinstance(enc, CatBoostEncoder):
-            means = {str(k): float(v) for k, v in enc._category_means.items()}
-            table = np.array([[means.get(c, float(enc._alpha))] for c in col.categories])
-        else:
-            raise NotImplementedError(
-                f"{where}: no exact conversion for the encoder {type(enc).__qualname__}"
-            )
-        tables.append(ctx.array(table))
-        cols.append(j)
-    if encoders:
-        raise ValueError(
-            f"{ctx.where}: the fitted model has encoders for input columns "
-            f"{sorted(encoders)} but only {len(ctx.parents)} parents"
-        )
-    if not cols:
-        return None
-    return Encode(tables=tuple(tables), columns=tuple(cols))
 
 
 _registered = False
@@ -583,4 +483,3 @@ def _ensure_registered() -> None:
         _register_noise()
         _register_predictors()
         _registered = True
-

@@ -97,9 +97,12 @@ def _logistic(est: Any, ctx: Any, classifier: bool) -> Linear:
     intercept = np.asarray(est.intercept_, np.float64).reshape(-1)
     if len(est.classes_) <= 2:
         # sklearn: p(class 1) = expit(x @ coef[0] + b[0]), columns [1 - p, p].
-        return Linear(coef=ctx.array(coef[0]), intercept=ctx.array(intercept[0]),
-                      output="sigmoid")
-    return Linear(coef=ctx.array(coef.T), intercept=ctx.array(intercept), output="softmax")
+        return Linear(
+            coef=ctx.array(coef[0]), intercept=ctx.array(intercept[0]), output="sigmoid"
+        )
+    return Linear(
+        coef=ctx.array(coef.T), intercept=ctx.array(intercept), output="softmax"
+    )
 
 
 # --- pipelines and preprocessing -----------------------------------------------------
@@ -137,7 +140,8 @@ def _transform(step: Any, ctx: Any, name: str) -> list[Any]:
         powers = tuple(tuple(int(k) for k in row) for row in np.asarray(step.powers_))
         return [Polynomial(powers=powers)]
     raise NotImplementedError(
-        f"{ctx.where}: no exact conversion for the pipeline step {name!r} ({_name(step)})"
+        f"{ctx.where}: no exact conversion for the pipeline step {name!r} "
+        f"({_name(step)})"
     )
 
 
@@ -177,8 +181,15 @@ def _thresholds(t: np.ndarray, ctx: Any) -> Any:
 
 
 def _pack(
-    trees: list[dict[str, np.ndarray]], ctx: Any, *, k: int, depth: int,
-    base: np.ndarray, aggregation: str, output: str, n_features: int,
+    trees: list[dict[str, np.ndarray]],
+    ctx: Any,
+    *,
+    k: int,
+    depth: int,
+    base: np.ndarray,
+    aggregation: str,
+    output: str,
+    n_features: int,
 ) -> TreeEnsemble:
     """Pads per-tree node tables (leaves already self-looping) into one ensemble."""
     m = max(len(t["feature"]) for t in trees)
@@ -246,8 +257,13 @@ def _forest(est: Any, ctx: Any, classifier: bool) -> Any:
         trees.append(_sk_tree(tree, value))
     k = trees[0]["value"].shape[1]
     f = _pack(
-        trees, ctx, k=k, depth=max(e.tree_.max_depth for e in estimators),
-        base=np.zeros(k), aggregation="mean", output="identity",
+        trees,
+        ctx,
+        k=k,
+        depth=max(e.tree_.max_depth for e in estimators),
+        base=np.zeros(k),
+        aggregation="mean",
+        output="identity",
         n_features=int(est.n_features_in_),
     )
     if jnp.dtype(ctx.dtype) != jnp.float32:
@@ -280,24 +296,37 @@ def _hgb(est: Any, ctx: Any, classifier: bool) -> TreeEnsemble:
             own = np.arange(len(nodes), dtype=np.int32)
             value = np.zeros((len(nodes), k))
             value[:, c] = np.where(leaf, nodes["value"], 0.0)
-            trees.append({
-                "feature": np.where(leaf, 0, nodes["feature_idx"]).astype(np.int32),
-                "threshold": np.where(leaf, 0.0, nodes["num_threshold"]),
-                "left": np.where(leaf, own, nodes["left"]).astype(np.int32),
-                "right": np.where(leaf, own, nodes["right"]).astype(np.int32),
-                "missing_left": nodes["missing_go_to_left"].astype(bool),
-                "value": value,
-            })
+            trees.append(
+                {
+                    "feature": np.where(leaf, 0, nodes["feature_idx"]).astype(np.int32),
+                    "threshold": np.where(leaf, 0.0, nodes["num_threshold"]),
+                    "left": np.where(leaf, own, nodes["left"]).astype(np.int32),
+                    "right": np.where(leaf, own, nodes["right"]).astype(np.int32),
+                    "missing_left": nodes["missing_go_to_left"].astype(bool),
+                    "value": value,
+                }
+            )
             depth = max(depth, int(nodes["depth"].max()))
     base = np.asarray(est._baseline_prediction, np.float64).reshape(-1)
     if not trees:  # no iterations: the baseline alone
-        trees = [{
-            "feature": np.zeros(1, np.int32), "threshold": np.zeros(1),
-            "left": np.zeros(1, np.int32), "right": np.zeros(1, np.int32),
-            "missing_left": np.ones(1, bool), "value": np.zeros((1, k)),
-        }]
+        trees = [
+            {
+                "feature": np.zeros(1, np.int32),
+                "threshold": np.zeros(1),
+                "left": np.zeros(1, np.int32),
+                "right": np.zeros(1, np.int32),
+                "missing_left": np.ones(1, bool),
+                "value": np.zeros((1, k)),
+            }
+        ]
     return _pack(
-        trees, ctx, k=k, depth=depth, base=base, aggregation="sum", output=output,
+        trees,
+        ctx,
+        k=k,
+        depth=depth,
+        base=base,
+        aggregation="sum",
+        output=output,
         n_features=int(est.n_features_in_),
     )
 
@@ -329,8 +358,14 @@ def register() -> None:
     sklearn_predictor.register(SkPipeline, _pipeline)
     sklearn_predictor.register(MLPRegressor, _mlp)
     sklearn_predictor.register(MLPClassifier, _mlp)
-    for cls in (DecisionTreeRegressor, DecisionTreeClassifier, RandomForestRegressor,
-                RandomForestClassifier, ExtraTreesRegressor, ExtraTreesClassifier):
+    for cls in (
+        DecisionTreeRegressor,
+        DecisionTreeClassifier,
+        RandomForestRegressor,
+        RandomForestClassifier,
+        ExtraTreesRegressor,
+        ExtraTreesClassifier,
+    ):
         sklearn_predictor.register(cls, _forest)
     sklearn_predictor.register(HistGradientBoostingRegressor, _hgb)
     sklearn_predictor.register(HistGradientBoostingClassifier, _hgb)

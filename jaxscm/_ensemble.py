@@ -268,7 +268,9 @@ def _envelope(scms: Sequence[SCM]) -> dict[str, Any]:
                 tables.extend(jnp.shape(t) for t in enc.tables)
     return {
         "trees": tuple(max(s[i] for s in trees) for i in range(3)) if trees else None,
-        "embed": (max(t[0] for t in tables), max(t[1] for t in tables)) if tables else None,
+        "embed": (
+            (max(t[0] for t in tables), max(t[1] for t in tables)) if tables else None
+        ),
     }
 
 
@@ -301,7 +303,7 @@ def _canonical_predictor(f: Any, p: int, p_max: int, env: dict[str, Any]):
         k, w = env["embed"]
         tables = np.zeros((p_max, k, w), _float_dtype(core))
         is_cat = np.zeros((p_max,), bool)
-        lookup = dict(zip(enc.columns, enc.tables, strict=True)) if enc is not None else {}
+        lookup = {} if enc is None else dict(zip(enc.columns, enc.tables, strict=True))
         moved: list[int] = []
         for j in range(p):
             if j in lookup:
@@ -317,24 +319,34 @@ def _canonical_predictor(f: Any, p: int, p_max: int, env: dict[str, Any]):
     return (steps[0] if len(steps) == 1 else Pipeline(steps=steps)), p_max
 
 
-def _move_inputs(f: Any, index: np.ndarray, width: int, trees: tuple[int, int, int] | None):
+def _move_inputs(
+    f: Any, index: np.ndarray, width: int, trees: tuple[int, int, int] | None
+) -> Any:
     """`f` reading canonical input column `index[i]` (of `width`) where it read i."""
     rows = jnp.asarray(index, jnp.int32)
     if isinstance(f, Linear):
         coef = jnp.zeros((width, *jnp.shape(f.coef)[1:]), jnp.result_type(f.coef))
-        return Linear(coef=coef.at[rows].set(f.coef), intercept=f.intercept, output=f.output)
+        coef = coef.at[rows].set(f.coef)
+        return Linear(coef=coef, intercept=f.intercept, output=f.output)
     if isinstance(f, MLP):
         w0 = jnp.zeros((width, f.weights[0].shape[1]), jnp.result_type(f.weights[0]))
-        return MLP(weights=(w0.at[rows].set(f.weights[0]), *f.weights[1:]), biases=f.biases,
-                   activation=f.activation, output=f.output)
-    assert isinstance(f, TreeEnsemble) and trees is not None
+        w0 = w0.at[rows].set(f.weights[0])
+        return MLP(
+            weights=(w0, *f.weights[1:]),
+            biases=f.biases,
+            activation=f.activation,
+            output=f.output,
+        )
+    assert isinstance(f, TreeEnsemble)  # `_split` admits only these three
+    assert trees is not None  # `_envelope` saw this tree
     t_max, m_max, depth = trees
     t, m = f.feature.shape
     value = f.value / t if f.aggregation == "mean" else f.value
     pad2 = [(0, t_max - t), (0, m_max - m)]
     # Leaves hold an arbitrary feature; clipping keeps their lookup in range.
     lookup = rows if index.size else jnp.zeros((1,), jnp.int32)
-    feature = lookup[jnp.clip(f.feature, 0, lookup.shape[0] - 1)].astype(f.feature.dtype)
+    feature = lookup[jnp.clip(f.feature, 0, lookup.shape[0] - 1)]
+    feature = feature.astype(f.feature.dtype)
     # Padded nodes and trees are zero-valued leaves pointing at node 0; a padded
     # tree's root is such a leaf, so it adds exactly 0 to the sum.
     return TreeEnsemble(

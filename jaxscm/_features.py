@@ -53,7 +53,8 @@ class Encode:
     def __post_init__(self) -> None:
         if len(self.tables) != len(self.columns):
             raise ValueError(
-                f"Encode needs one table per encoded column: {len(self.tables)} tables, "
+                f"Encode needs one table per encoded column: {len(self.tables)} "
+                f"tables, "
                 f"columns {self.columns}"
             )
         if list(self.columns) != sorted(set(self.columns)):
@@ -111,7 +112,9 @@ class Embed:
         k, w = self.tables.shape[1], self.tables.shape[2]
         code = jnp.clip(jnp.nan_to_num(x).astype(jnp.int32), 0, k - 1)  # (n, p)
         looked = self.tables[jnp.arange(p)[None, :], code].astype(x.dtype)  # (n, p, w)
-        numeric = jnp.concatenate([x[:, :, None], jnp.zeros((n, p, w - 1), x.dtype)], axis=2)
+        numeric = jnp.concatenate(
+            [x[:, :, None], jnp.zeros((n, p, w - 1), x.dtype)], axis=2
+        )
         out = jnp.where(self.is_categorical[None, :, None], looked, numeric)
         return out.reshape(n, p * w)
 
@@ -150,7 +153,7 @@ class Affine:
     scale: Float[Array, "*p"]
     offset: Float[Array, "*p"]
 
-    def __call__(self, x: Float[Array, "n *p"]) -> Float[Array, "n *p"]:
+    def __call__(self, x: Float[Array, "n ..."]) -> Float[Array, "n ..."]:
         """Scales and shifts `x`."""
         return x * _lead(self.scale, x.ndim) + _lead(self.offset, x.ndim)
 
@@ -259,7 +262,7 @@ class Pipeline:
         """Number of input columns, if the first step knows it (else -1)."""
         return int(getattr(self.steps[0], "n_inputs", -1))
 
-    def __call__(self, x: Float[Array, "n p"]) -> Float[Array, "n *k"]:
+    def __call__(self, x: Float[Array, "n p"]) -> Float[Array, "n ..."]:
         """Runs the steps."""
         for step in self.steps:
             x = step(x)

@@ -32,7 +32,7 @@ from jaxscm._noise import Empirical
 
 
 class SurrogateWarning(UserWarning):
-    """A mechanism part was replaced by an approximate surrogate; states its fidelity."""
+    """A mechanism part was replaced by an approximate surrogate (with its fidelity)."""
 
 
 class SurrogateFidelityError(ValueError):
@@ -71,12 +71,13 @@ class SurrogateOptions:
         if not 0.0 <= self.min_fidelity <= 1.0:
             raise ValueError(f"min_fidelity must be in [0, 1], got {self.min_fidelity}")
         if self.n_samples < 20 or self.steps < 1 or not 0.0 < self.holdout < 1.0:
-            raise ValueError("SurrogateOptions needs n_samples >= 20, steps >= 1 and "
-                             "0 < holdout < 1")
+            raise ValueError(
+                "SurrogateOptions needs n_samples >= 20, steps >= 1 and 0 < holdout < 1"
+            )
 
 
 def surrogate_options(surrogate: Any) -> SurrogateOptions | None:
-    """Normalises `distill`'s `surrogate=` argument (False/None, True, float, options)."""
+    """Normalises `distill`'s `surrogate=` (False/None, True, float, options)."""
     if surrogate is None or surrogate is False:
         return None
     if surrogate is True:
@@ -95,12 +96,12 @@ def surrogate_options(surrogate: Any) -> SurrogateOptions | None:
 def _numpy_seeded(seed: int) -> Iterator[None]:
     # DoWhy draws from NumPy's global RNG; seed it here and give the caller its state
     # back afterwards.
-    state = np.random.get_state()
-    np.random.seed(seed)
+    state = np.random.get_state()  # noqa: NPY002 - DoWhy's global RNG
+    np.random.seed(seed)  # noqa: NPY002
     try:
         yield
     finally:
-        np.random.set_state(state)
+        np.random.set_state(state)  # noqa: NPY002
 
 
 def draw_gcm_samples(causal_model: Any, options: SurrogateOptions) -> Any:
@@ -113,7 +114,7 @@ def draw_gcm_samples(causal_model: Any, options: SurrogateOptions) -> Any:
 
 def empirical_surrogate(noise: Any, ctx: Any, *, root: bool, what: str) -> Empirical:
     """An `Empirical` of `n_samples` draws of a distribution DoWhy can sample."""
-    from jaxscm._distill import codes
+    from jaxscm._distill_columns import codes
 
     options = ctx.run.surrogate
     with _numpy_seeded(options.seed):
@@ -167,7 +168,9 @@ def _train(x: np.ndarray, y: np.ndarray, options: SurrogateOptions, classifier: 
         for _ in range(options.steps):
             params, state = step(params, state)
     layers = [params["params"][f"Dense_{i}"] for i in range(len(widths))]
-    return [np.asarray(d["kernel"]) for d in layers], [np.asarray(d["bias"]) for d in layers]
+    return [np.asarray(d["kernel"]) for d in layers], [
+        np.asarray(d["bias"]) for d in layers
+    ]
 
 
 def fit_surrogate(model: Any, ctx: Any, *, classifier: bool, reason: str) -> Pipeline:
@@ -176,7 +179,7 @@ def fit_surrogate(model: Any, ctx: Any, *, classifier: bool, reason: str) -> Pip
     Raises:
       SurrogateFidelityError: held-out fidelity below `min_fidelity`.
     """
-    from jaxscm._distill import codes
+    from jaxscm._distill_columns import codes
 
     options = ctx.run.surrogate
     df = ctx.run.samples()
@@ -186,22 +189,37 @@ def fit_surrogate(model: Any, ctx: Any, *, classifier: bool, reason: str) -> Pip
         y = np.asarray(model.predict_probabilities(x_dowhy), np.float64)
     else:
         y = np.asarray(model.predict(x_dowhy), np.float64).reshape(-1, 1)
-    x = np.column_stack(
-        [codes(r, c, ctx.where) for r, c in zip(raw, ctx.parent_columns, strict=True)]
-    ) if raw else np.zeros((len(df), 0))
+    x = (
+        np.column_stack(
+            [
+                codes(r, c, ctx.where)
+                for r, c in zip(raw, ctx.parent_columns, strict=True)
+            ]
+        )
+        if raw
+        else np.zeros((len(df), 0))
+    )
 
     x_codes = x
     steps: list[Any] = []
     cat = [j for j, c in enumerate(ctx.parent_columns) if c.kind == "categorical"]
     if cat:
         encode = Encode(
-            tables=tuple(jnp.eye(ctx.parent_columns[j].n_categories, dtype=ctx.dtype)
-                         for j in cat),
+            tables=tuple(
+                jnp.eye(ctx.parent_columns[j].n_categories, dtype=ctx.dtype)
+                for j in cat
+            ),
             columns=tuple(cat),
         )
         steps.append(encode)
-        x = np.asarray(encode(jnp.asarray(x, jnp.float64 if jax.config.jax_enable_x64
-                                          else jnp.float32)), np.float64)
+        x = np.asarray(
+            encode(
+                jnp.asarray(
+                    x, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+                )
+            ),
+            np.float64,
+        )
     mean, std = x.mean(axis=0), x.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     steps.append(Standardize(mean=ctx.array(mean), scale=ctx.array(std)))
@@ -248,4 +266,3 @@ def fit_surrogate(model: Any, ctx: Any, *, classifier: bool, reason: str) -> Pip
         )
     warnings.warn(message, SurrogateWarning, stacklevel=4)
     return f
-

@@ -63,7 +63,9 @@ def _model(edges, mechanisms, df=None):
                 v, gcm.ClassifierFCM(ml.create_logistic_regression_classifier())
             )
         else:
-            model.set_causal_mechanism(v, gcm.AdditiveNoiseModel(ml.create_linear_regressor()))
+            model.set_causal_mechanism(
+                v, gcm.AdditiveNoiseModel(ml.create_linear_regressor())
+            )
     gcm.fit(model, df[list(graph.nodes)])
     return model
 
@@ -97,7 +99,7 @@ class _Halve(FunctionalCausalModel):
         return _Halve()
 
 
-# --- refusals ------------------------------------------------------------------------
+# --- refusals -------------------------------------------------------------------------
 
 
 def test_distill__unknown_mechanism_names_node_and_type():
@@ -107,8 +109,12 @@ def test_distill__unknown_mechanism_names_node_and_type():
 
 
 def test_distill__unknown_prediction_model_names_node_and_type_and_the_opt_in():
-    model = _model([("a", "b")], {"b": lambda: gcm.AdditiveNoiseModel(create_knn_regressor())})
-    with pytest.raises(NotImplementedError, match=r"node 'b'.*KNeighborsRegressor.*surrogate=True"):
+    model = _model(
+        [("a", "b")], {"b": lambda: gcm.AdditiveNoiseModel(create_knn_regressor())}
+    )
+    with pytest.raises(
+        NotImplementedError, match=r"node 'b'.*KNeighborsRegressor.*surrogate=True"
+    ):
         distill(model)
 
 
@@ -116,31 +122,42 @@ def test_distill__unknown_noise_is_refused_or_resampled_on_opt_in():
     df = _table()
     model = gcm.StructuralCausalModel(nx.DiGraph([("a", "b")]))
     model.set_causal_mechanism("a", gcm.BayesianGaussianMixtureDistribution())
-    model.set_causal_mechanism("b", gcm.AdditiveNoiseModel(ml.create_linear_regressor()))
+    model.set_causal_mechanism(
+        "b", gcm.AdditiveNoiseModel(ml.create_linear_regressor())
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=Warning)  # sklearn's GMM convergence
         gcm.fit(model, df[["a", "b"]])
     with pytest.raises(NotImplementedError, match=r"node 'a'.*BayesianGaussianMixture"):
         distill(model)
-    state = np.random.get_state()
+    state = np.random.get_state()  # noqa: NPY002
     with pytest.warns(SurrogateWarning, match=r"node 'a'.*Empirical of 500"):
         scm = distill(model, surrogate=SurrogateOptions(n_samples=500))
     # the surrogate seeded DoWhy's global RNG inside a context and gave it back
-    assert np.random.get_state()[1].tolist() == state[1].tolist()
+    assert np.random.get_state()[1].tolist() == state[1].tolist()  # noqa: NPY002
     noise = scm.mechanisms[scm.index("a")].noise
-    assert isinstance(noise, Empirical) and noise.values.shape == (500,)
+    assert isinstance(noise, Empirical)
+    assert noise.values.shape == (500,)
     assert abs(float(noise.values.mean()) - df["a"].mean()) < 0.3
 
 
 def test_distill__bad_arguments_are_refused():
     model = _model([("a", "b")], {})
     with pytest.raises(ValueError, match=r"nodes without a column \['y'\]"):
-        jaxscm.distill(model, columns=[Column("a"), Column("b"), Column("c", "categorical", ("x",))])
+        jaxscm.distill(
+            model,
+            columns=[Column("a"), Column("b"), Column("c", "categorical", ("x",))],
+        )
     with pytest.raises(ValueError, match="label 'hi' is not among"):
-        jaxscm.distill(model, columns=[
-            Column("a"), Column("b"), Column("c", "categorical", ("lo", "mid")),
-            Column("y", "categorical", ("maybe", "no", "yes")),
-        ])
+        jaxscm.distill(
+            model,
+            columns=[
+                Column("a"),
+                Column("b"),
+                Column("c", "categorical", ("lo", "mid")),
+                Column("y", "categorical", ("maybe", "no", "yes")),
+            ],
+        )
     if not jax.config.jax_enable_x64:
         with pytest.raises(ValueError, match="jax_enable_x64"):
             jaxscm.distill(model, dtype=jnp.float64)
@@ -156,29 +173,41 @@ def test_distill__bad_arguments_are_refused():
 def test_distill__unfitted_model_is_refused():
     model = gcm.StructuralCausalModel(nx.DiGraph([("a", "b")]))
     model.set_causal_mechanism("a", gcm.EmpiricalDistribution())
-    model.set_causal_mechanism("b", gcm.AdditiveNoiseModel(ml.create_linear_regressor()))
+    model.set_causal_mechanism(
+        "b", gcm.AdditiveNoiseModel(ml.create_linear_regressor())
+    )
     with pytest.raises(ValueError, match=r"node '(a|b)'.*(not fitted)"):
         distill(model)
 
 
-# --- surrogates ------------------------------------------------------------------------
+# --- surrogates -----------------------------------------------------------------------
 
 
 def test_distill__surrogate_reports_fidelity_and_matches_the_model():
-    model = _model([("a", "b"), ("c", "b")], {
-        "b": lambda: gcm.AdditiveNoiseModel(create_knn_regressor(n_neighbors=10)),
-    })
-    options = SurrogateOptions(min_fidelity=0.8, n_samples=1200, steps=600, hidden=(32, 32))
-    with pytest.warns(SurrogateWarning, match=r"node 'b'.*KNeighborsRegressor.*R\^2 0\.9"):
+    model = _model(
+        [("a", "b"), ("c", "b")],
+        {
+            "b": lambda: gcm.AdditiveNoiseModel(create_knn_regressor(n_neighbors=10)),
+        },
+    )
+    options = SurrogateOptions(
+        min_fidelity=0.8, n_samples=1200, steps=600, hidden=(32, 32)
+    )
+    with pytest.warns(
+        SurrogateWarning, match=r"node 'b'.*KNeighborsRegressor.*R\^2 0\.9"
+    ):
         scm = distill(model, surrogate=options)
-    # fresh inputs: the surrogate follows the k-NN regressor, categorical parent included
+    # fresh inputs: the surrogate follows the k-NN regressor (categorical parent too)
     i = scm.index("b")
     x = np.asarray(jaxscm.sample(jax.random.key(5), scm, 300))[:, list(scm.parents[i])]
     labels = np.asarray(scm.columns[scm.index("c")].categories, object)
     order = [scm.nodes[j] for j in scm.parents[i]]
-    x_dowhy = np.column_stack([
-        labels[x[:, k].astype(int)] if name == "c" else x[:, k] for k, name in enumerate(order)
-    ])
+    x_dowhy = np.column_stack(
+        [
+            labels[x[:, k].astype(int)] if name == "c" else x[:, k]
+            for k, name in enumerate(order)
+        ]
+    )
     want = model.causal_mechanism("b").prediction_model.predict(x_dowhy).ravel()
     got = np.asarray(scm.mechanisms[i].f(jnp.asarray(x)))
     r2 = 1 - np.sum((got - want) ** 2) / np.sum((want - want.mean()) ** 2)
@@ -186,22 +215,31 @@ def test_distill__surrogate_reports_fidelity_and_matches_the_model():
 
 
 def test_distill__surrogate_below_threshold_is_refused_with_its_fidelity():
-    model = _model([("a", "y"), ("b", "y")], {
-        "y": lambda: gcm.ClassifierFCM(create_knn_classifier(n_neighbors=5)),
-    })
+    model = _model(
+        [("a", "y"), ("b", "y")],
+        {
+            "y": lambda: gcm.ClassifierFCM(create_knn_classifier(n_neighbors=5)),
+        },
+    )
     options = SurrogateOptions(min_fidelity=0.999, n_samples=400, steps=2, hidden=(4,))
-    with pytest.raises(SurrogateFidelityError, match=r"node 'y'.*class agreement") as err:
+    with pytest.raises(
+        SurrogateFidelityError, match=r"node 'y'.*class agreement"
+    ) as err:
         distill(model, surrogate=options)
     assert 0.0 <= err.value.fidelity < 0.999
 
 
-# --- columns, stacking, persistence ------------------------------------------------------
+# --- columns, stacking, persistence ---------------------------------------------------
 
 
 def test_distill__category_order_of_the_columns_is_respected():
     model = _model([("a", "y"), ("c", "y")], {})
-    cols = [Column("a"), Column("b"), Column("c", "categorical", ("mid", "lo", "hi", "unseen")),
-            Column("y", "categorical", ("yes", "no", "maybe"), is_target=True)]
+    cols = [
+        Column("a"),
+        Column("b"),
+        Column("c", "categorical", ("mid", "lo", "hi", "unseen")),
+        Column("y", "categorical", ("yes", "no", "maybe"), is_target=True),
+    ]
     scm = distill(model, columns=cols)
     assert scm.columns[scm.index("y")] == cols[3]
     i = scm.index("y")
@@ -222,7 +260,9 @@ def _members():
         _model([("a", "b"), ("b", "y"), ("c", "y")], {}),
         _model([("b", "a"), ("a", "y"), ("c", "b")], {"a": _hgb, "y": _hgbc}),
         _model([("y", "a"), ("c", "y"), ("a", "b"), ("c", "b")], {"b": _hgb}),
-        _model([("c", "a"), ("a", "b"), ("b", "y"), ("a", "y")], {"a": _hgb, "y": _hgbc}),
+        _model(
+            [("c", "a"), ("a", "b"), ("b", "y"), ("a", "y")], {"a": _hgb, "y": _hgbc}
+        ),
     ]
 
 
@@ -236,28 +276,41 @@ def test_distill__stack_of_distilled_dags_equals_each_member():
     for b, scm in enumerate(scms):
         idx = [ens.nodes.index(name) for name in scm.nodes]
         want = jaxscm.propagate(scm, noise[b][:, idx])
-        np.testing.assert_allclose(np.asarray(x[b][:, idx]), np.asarray(want), rtol=1e-6,
-                                   atol=1e-6)
-    assert x.shape == (4, 300, 4) and bool(jnp.isfinite(x).all())
+        np.testing.assert_allclose(
+            np.asarray(x[b][:, idx]), np.asarray(want), rtol=1e-6, atol=1e-6
+        )
+    assert x.shape == (4, 300, 4)
+    assert bool(jnp.isfinite(x).all())
 
 
 def test_distill__save_load_round_trip_is_exact(tmp_path):
-    model = _model([("c", "a"), ("a", "b"), ("c", "b"), ("b", "y"), ("c", "y")],
-                   {"b": _hgb, "y": _hgbc})
-    scm = distill(model, columns=[
-        Column("a"), Column("b"), Column("c", "categorical", ("mid", "lo", "hi")),
-        Column("y", "categorical", ("yes", "no", "maybe"), is_target=True)])
+    model = _model(
+        [("c", "a"), ("a", "b"), ("c", "b"), ("b", "y"), ("c", "y")],
+        {"b": _hgb, "y": _hgbc},
+    )
+    scm = distill(
+        model,
+        columns=[
+            Column("a"),
+            Column("b"),
+            Column("c", "categorical", ("mid", "lo", "hi")),
+            Column("y", "categorical", ("yes", "no", "maybe"), is_target=True),
+        ],
+    )
     back = jaxscm.load(jaxscm.save(tmp_path / "distilled", scm))
-    assert back.columns == scm.columns and back.parents == scm.parents
+    assert back.columns == scm.columns
+    assert back.parents == scm.parents
     key = jax.random.key(7)
     np.testing.assert_array_equal(
-        np.asarray(jaxscm.sample(key, back, 64)), np.asarray(jaxscm.sample(key, scm, 64))
+        np.asarray(jaxscm.sample(key, back, 64)),
+        np.asarray(jaxscm.sample(key, scm, 64)),
     )
     other = _model([("b", "a"), ("a", "y"), ("c", "b")], {"a": _hgb})
     ens = jaxscm.stack([scm, distill(other, columns=scm.columns)])
     ens_back = jaxscm.load(jaxscm.save(tmp_path / "ensemble", ens))
     np.testing.assert_array_equal(
-        np.asarray(jaxscm.sample(key, ens_back, 32)), np.asarray(jaxscm.sample(key, ens, 32))
+        np.asarray(jaxscm.sample(key, ens_back, 32)),
+        np.asarray(jaxscm.sample(key, ens, 32)),
     )
 
 
@@ -265,8 +318,12 @@ def test_stack__encoded_and_plain_predictors_share_one_group():
     # Same node order (c first); b reads a alone in one member and (a, one-hot c) in
     # the other, linear in both; y is boosted in both. Canonical forms (`Embed` + the
     # predictor with moved inputs) make each position a single group.
-    cols = [Column("c", "categorical", ("hi", "lo", "mid")), Column("a"), Column("b"),
-            Column("y", "categorical", ("maybe", "no", "yes"))]
+    cols = [
+        Column("c", "categorical", ("hi", "lo", "mid")),
+        Column("a"),
+        Column("b"),
+        Column("y", "categorical", ("maybe", "no", "yes")),
+    ]
     members = [
         _model([("a", "b"), ("b", "y")], {"y": _hgbc}),
         _model([("a", "b"), ("c", "b"), ("b", "y"), ("c", "y")], {"y": _hgbc}),
@@ -278,5 +335,9 @@ def test_stack__encoded_and_plain_predictors_share_one_group():
     noise = jaxscm.sample_noise(jax.random.key(0), ens, 200)
     x = jax.jit(jaxscm.propagate)(ens, noise)
     for b, scm in enumerate(scms):
-        np.testing.assert_allclose(np.asarray(x[b]), np.asarray(jaxscm.propagate(scm, noise[b])),
-                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            np.asarray(x[b]),
+            np.asarray(jaxscm.propagate(scm, noise[b])),
+            rtol=1e-6,
+            atol=1e-6,
+        )

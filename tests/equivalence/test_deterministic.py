@@ -46,7 +46,7 @@ DTYPE = jnp.float64 if X64 else jnp.float32
 RTOL = 1e-10 if X64 else 1e-5
 N_FIT, N_EVAL = 240, 400
 
-# --- data: every table has numeric a, b, 3-level c, 9-level c9, and a target y ---------
+# --- data: every table has numeric a, b, 3-level c, 9-level c9, and a target y --------
 
 
 def _base(rng: np.random.Generator) -> pd.DataFrame:
@@ -59,7 +59,10 @@ def _base(rng: np.random.Generator) -> pd.DataFrame:
 
 def numeric_y(rng: np.random.Generator) -> pd.DataFrame:
     df = _base(rng)
-    shift = df["c"].map({"lo": -1.0, "mid": 0.0, "hi": 2.0}) + df["c9"].str[1:].astype(float) / 4
+    shift = (
+        df["c"].map({"lo": -1.0, "mid": 0.0, "hi": 2.0})
+        + df["c9"].str[1:].astype(float) / 4
+    )
     df["y"] = np.sin(df["a"]) + df["a"] * df["b"] + shift + 0.3 * rng.normal(size=N_FIT)
     return df
 
@@ -95,10 +98,12 @@ def labels_y(k: int) -> Callable[[np.random.Generator], pd.DataFrame]:
     return make
 
 
-# --- mechanism factories -----------------------------------------------------------------
+# --- mechanism factories --------------------------------------------------------------
 
 
-def anm(pred: Callable[[], Any], noise: Callable[[], Any] | None = None) -> Callable[[], Any]:
+def anm(
+    pred: Callable[[], Any], noise: Callable[[], Any] | None = None
+) -> Callable[[], Any]:
     return lambda: gcm.AdditiveNoiseModel(pred(), noise() if noise else None)
 
 
@@ -120,60 +125,187 @@ AB, ABC, AC9 = ("a", "b"), ("a", "b", "c"), ("a", "c9")
 # (id, parents of y, mechanism factory of y, data_fn). Roots are EmpiricalDistribution.
 CASES = [
     ("linear", AB, anm(ml.create_linear_regressor), numeric_y),
-    ("fixed_linear", AB,
-     anm(lambda: ml.create_linear_regressor_with_given_parameters([1.5, -0.5], 0.25)),
-     numeric_y),
+    (
+        "fixed_linear",
+        AB,
+        anm(
+            lambda: ml.create_linear_regressor_with_given_parameters([1.5, -0.5], 0.25)
+        ),
+        numeric_y,
+    ),
     ("ridge_cv", AB, anm(ml.create_ridge_regressor), numeric_y),
     ("lasso_cv", AB, anm(ml.create_lasso_regressor), numeric_y),
-    ("elastic_net", AB, anm(lambda: SklearnRegressionModel(ElasticNet(alpha=0.1))), numeric_y),
+    (
+        "elastic_net",
+        AB,
+        anm(lambda: SklearnRegressionModel(ElasticNet(alpha=0.1))),
+        numeric_y,
+    ),
     ("polynomial", AB, anm(ml.create_polynom_regressor), numeric_y),
-    ("scalers_pipeline", AB, anm(lambda: SklearnRegressionModel(make_pipeline(
-        StandardScaler(), MinMaxScaler(), PolynomialFeatures(2), Ridge(alpha=0.5)))),
-     numeric_y),
-    ("hgb_regressor", AB, anm(lambda: ml.create_hist_gradient_boost_regressor(max_iter=15)),
-     numeric_y),
-    ("random_forest_regressor", AB,
-     anm(lambda: ml.create_random_forest_regressor(n_estimators=4, max_depth=6)), numeric_y),
-    ("extra_trees_regressor", AB,
-     anm(lambda: SklearnRegressionModel(ExtraTreesRegressor(n_estimators=4, max_depth=6))),
-     numeric_y),
-    ("decision_tree_regressor", AB,
-     anm(lambda: SklearnRegressionModel(DecisionTreeRegressor(max_depth=5))), numeric_y),
-    ("mlp_regressor", AB, anm(lambda: SklearnRegressionModel(
-        MLPRegressor(hidden_layer_sizes=(8, 8), activation="tanh", max_iter=150, random_state=0))), numeric_y),
-    ("scipy_noise", AB,
-     anm(ml.create_linear_regressor, lambda: gcm.ScipyDistribution(scipy.stats.norm)),
-     numeric_y),
-    ("pnl_exp", AB, pnl(ml.create_linear_regressor, InvertibleExponentialFunction), positive_y),
-    ("pnl_log", AB, pnl(ml.create_linear_regressor, InvertibleLogarithmicFunction), log_y),
+    (
+        "scalers_pipeline",
+        AB,
+        anm(
+            lambda: SklearnRegressionModel(
+                make_pipeline(
+                    StandardScaler(),
+                    MinMaxScaler(),
+                    PolynomialFeatures(2),
+                    Ridge(alpha=0.5),
+                )
+            )
+        ),
+        numeric_y,
+    ),
+    (
+        "hgb_regressor",
+        AB,
+        anm(lambda: ml.create_hist_gradient_boost_regressor(max_iter=15)),
+        numeric_y,
+    ),
+    (
+        "random_forest_regressor",
+        AB,
+        anm(lambda: ml.create_random_forest_regressor(n_estimators=4, max_depth=6)),
+        numeric_y,
+    ),
+    (
+        "extra_trees_regressor",
+        AB,
+        anm(
+            lambda: SklearnRegressionModel(
+                ExtraTreesRegressor(n_estimators=4, max_depth=6)
+            )
+        ),
+        numeric_y,
+    ),
+    (
+        "decision_tree_regressor",
+        AB,
+        anm(lambda: SklearnRegressionModel(DecisionTreeRegressor(max_depth=5))),
+        numeric_y,
+    ),
+    (
+        "mlp_regressor",
+        AB,
+        anm(
+            lambda: SklearnRegressionModel(
+                MLPRegressor(
+                    hidden_layer_sizes=(8, 8),
+                    activation="tanh",
+                    max_iter=150,
+                    random_state=0,
+                )
+            )
+        ),
+        numeric_y,
+    ),
+    (
+        "scipy_noise",
+        AB,
+        anm(
+            ml.create_linear_regressor, lambda: gcm.ScipyDistribution(scipy.stats.norm)
+        ),
+        numeric_y,
+    ),
+    (
+        "pnl_exp",
+        AB,
+        pnl(ml.create_linear_regressor, InvertibleExponentialFunction),
+        positive_y,
+    ),
+    (
+        "pnl_log",
+        AB,
+        pnl(ml.create_linear_regressor, InvertibleLogarithmicFunction),
+        log_y,
+    ),
     ("discrete_anm", AB, discrete(ml.create_linear_regressor), integer_y),
     ("onehot_parent_linear", ABC, anm(ml.create_linear_regressor), numeric_y),
-    ("onehot_parent_hgb", ABC,
-     anm(lambda: ml.create_hist_gradient_boost_regressor(max_iter=10)), numeric_y),
-    ("catboost_parent_hgb", AC9,
-     anm(lambda: ml.create_hist_gradient_boost_regressor(max_iter=10)), numeric_y),
+    (
+        "onehot_parent_hgb",
+        ABC,
+        anm(lambda: ml.create_hist_gradient_boost_regressor(max_iter=10)),
+        numeric_y,
+    ),
+    (
+        "catboost_parent_hgb",
+        AC9,
+        anm(lambda: ml.create_hist_gradient_boost_regressor(max_iter=10)),
+        numeric_y,
+    ),
     ("logistic_binary", AB, clf(ml.create_logistic_regression_classifier), labels_y(2)),
-    ("logistic_multiclass", ABC, clf(ml.create_logistic_regression_classifier), labels_y(3)),
-    ("hgb_classifier_binary", AB,
-     clf(lambda: ml.create_hist_gradient_boost_classifier(max_iter=10)), labels_y(2)),
-    ("hgb_classifier_multiclass", ABC,
-     clf(lambda: ml.create_hist_gradient_boost_classifier(max_iter=8)), labels_y(3)),
-    ("random_forest_classifier", AC9,
-     clf(lambda: ml.create_random_forest_classifier(n_estimators=4, max_depth=6)),
-     labels_y(3)),
-    ("extra_trees_classifier", AB, clf(lambda: SklearnClassificationModel(
-        ExtraTreesClassifier(n_estimators=4, max_depth=6))), labels_y(2)),
-    ("decision_tree_classifier", ABC,
-     clf(lambda: SklearnClassificationModel(DecisionTreeClassifier(max_depth=5))),
-     labels_y(4)),
-    ("mlp_classifier_binary", AB, clf(lambda: SklearnClassificationModel(
-        MLPClassifier(hidden_layer_sizes=(8,), max_iter=150, random_state=0))), labels_y(2)),
-    ("mlp_classifier_multiclass", ABC, clf(lambda: SklearnClassificationModel(
-        MLPClassifier(hidden_layer_sizes=(8,), activation="relu", max_iter=150, random_state=0))), labels_y(3)),
+    (
+        "logistic_multiclass",
+        ABC,
+        clf(ml.create_logistic_regression_classifier),
+        labels_y(3),
+    ),
+    (
+        "hgb_classifier_binary",
+        AB,
+        clf(lambda: ml.create_hist_gradient_boost_classifier(max_iter=10)),
+        labels_y(2),
+    ),
+    (
+        "hgb_classifier_multiclass",
+        ABC,
+        clf(lambda: ml.create_hist_gradient_boost_classifier(max_iter=8)),
+        labels_y(3),
+    ),
+    (
+        "random_forest_classifier",
+        AC9,
+        clf(lambda: ml.create_random_forest_classifier(n_estimators=4, max_depth=6)),
+        labels_y(3),
+    ),
+    (
+        "extra_trees_classifier",
+        AB,
+        clf(
+            lambda: SklearnClassificationModel(
+                ExtraTreesClassifier(n_estimators=4, max_depth=6)
+            )
+        ),
+        labels_y(2),
+    ),
+    (
+        "decision_tree_classifier",
+        ABC,
+        clf(lambda: SklearnClassificationModel(DecisionTreeClassifier(max_depth=5))),
+        labels_y(4),
+    ),
+    (
+        "mlp_classifier_binary",
+        AB,
+        clf(
+            lambda: SklearnClassificationModel(
+                MLPClassifier(hidden_layer_sizes=(8,), max_iter=150, random_state=0)
+            )
+        ),
+        labels_y(2),
+    ),
+    (
+        "mlp_classifier_multiclass",
+        ABC,
+        clf(
+            lambda: SklearnClassificationModel(
+                MLPClassifier(
+                    hidden_layer_sizes=(8,),
+                    activation="relu",
+                    max_iter=150,
+                    random_state=0,
+                )
+            )
+        ),
+        labels_y(3),
+    ),
 ]
 
 
-def fit_case(parents: tuple[str, ...], factory: Callable[[], Any], data_fn: Any, seed: int):
+def fit_case(
+    parents: tuple[str, ...], factory: Callable[[], Any], data_fn: Any, seed: int
+):
     """Fits the case's DoWhy model: roots empirical, `y` from the factory."""
     df = data_fn(np.random.default_rng(seed))
     graph = nx.DiGraph([(p, "y") for p in parents])
@@ -184,7 +316,9 @@ def fit_case(parents: tuple[str, ...], factory: Callable[[], Any], data_fn: Any,
         if v != "y" and graph.in_degree(v) == 0:
             model.set_causal_mechanism(v, gcm.EmpiricalDistribution())
         elif v != "y":
-            model.set_causal_mechanism(v, gcm.AdditiveNoiseModel(ml.create_linear_regressor()))
+            model.set_causal_mechanism(
+                v, gcm.AdditiveNoiseModel(ml.create_linear_regressor())
+            )
     model.set_causal_mechanism("y", factory())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -218,9 +352,11 @@ def compare_node(model: Any, scm: jaxscm.SCM, node: str, seed: int) -> dict[str,
         scale = max(1.0, float(np.abs(want).max()))
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=RTOL * scale)
         err = np.abs(got - want)
-        return {"max_abs": float(err.max()),
-                "max_rel": float((err / np.maximum(np.abs(want), 1e-12)).max()),
-                "max_scaled": float(err.max() / scale)}
+        return {
+            "max_abs": float(err.max()),
+            "max_rel": float((err / np.maximum(np.abs(want), 1e-12)).max()),
+            "max_scaled": float(err.max() / scale),
+        }
 
     # classifier: probabilities first (DoWhy's order is the classifier's classes_)
     classes = [str(c) for c in dmech.classifier_model.classes]
@@ -235,8 +371,10 @@ def compare_node(model: Any, scm: jaxscm.SCM, node: str, seed: int) -> dict[str,
     clear = margin > 10 * RTOL
     np.testing.assert_array_equal(got[clear], want_codes[clear])
     assert clear.mean() > 0.95
-    return {"max_abs": float(np.abs(p_got - p_want).max()),
-            "class_mismatch": float((got != want_codes).mean())}
+    return {
+        "max_abs": float(np.abs(p_got - p_want).max()),
+        "class_mismatch": float((got != want_codes).mean()),
+    }
 
 
 @pytest.mark.parametrize(
@@ -258,11 +396,14 @@ def test_distill__roots_copy_dowhy_data_and_codes():
     assert scm.columns[c].categories == ("hi", "lo", "mid")
     data = model.causal_mechanism("c").data.ravel()
     codes = np.asarray(scm.mechanisms[c].noise.values)
-    np.testing.assert_array_equal(np.asarray(scm.columns[c].categories)[codes.astype(int)], data)
+    np.testing.assert_array_equal(
+        np.asarray(scm.columns[c].categories)[codes.astype(int)], data
+    )
     a = scm.index("a")
     np.testing.assert_allclose(
         np.asarray(scm.mechanisms[a].noise.values),
-        model.causal_mechanism("a").data.ravel(), rtol=RTOL,
+        model.causal_mechanism("a").data.ravel(),
+        rtol=RTOL,
     )
 
 
@@ -272,17 +413,25 @@ def test_distill__scipy_root_matches_scipy_distribution(family):
     # against scipy's fitted cdf: this checks the scipy -> numpyro parameter mapping.
     dist = getattr(scipy.stats, family)
     shapes = {"t": (5.0,), "gamma": (2.0,), "lognorm": (0.5,), "beta": (2.0, 3.0)}
-    draws = dist.rvs(*shapes.get(family, ()), loc=0.5, scale=2.0, size=400,
-                     random_state=np.random.default_rng(0))
+    draws = dist.rvs(
+        *shapes.get(family, ()),
+        loc=0.5,
+        scale=2.0,
+        size=400,
+        random_state=np.random.default_rng(0),
+    )
     model = gcm.StructuralCausalModel(nx.DiGraph([("r", "y")]))
     model.set_causal_mechanism("r", gcm.ScipyDistribution(dist))
-    model.set_causal_mechanism("y", gcm.AdditiveNoiseModel(ml.create_linear_regressor()))
+    model.set_causal_mechanism(
+        "y", gcm.AdditiveNoiseModel(ml.create_linear_regressor())
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's MLE on edge cases
         gcm.fit(model, pd.DataFrame({"r": draws, "y": 2.0 * draws}))
     scm = jaxscm.distill(model, dtype=DTYPE)
     noise = scm.mechanisms[scm.index("r")].noise
-    assert isinstance(noise, Parametric) and noise.family == family
+    assert isinstance(noise, Parametric)
+    assert noise.family == family
     params = model.causal_mechanism("r").parameters
     np.testing.assert_allclose(float(noise.loc), params["loc"], rtol=RTOL)
     np.testing.assert_allclose(float(noise.scale), params["scale"], rtol=RTOL)
