@@ -63,10 +63,10 @@ def test_sample_dags__respects_required_and_forbidden(key):
 
 def test_sample_dags__same_key_same_graphs_and_jit_equals_eager(key):
     p = _random_probs(np.random.default_rng(2), D)
-    a = sample_dags(key, p, 10)
-    assert np.array_equal(a, sample_dags(key, p, 10))
-    assert not np.array_equal(a, sample_dags(jax.random.key(1), p, 10))
-    jitted = jax.jit(sample_dags, static_argnums=2)(key, p, 10)
+    a = sample_dags(key, p, K)
+    assert np.array_equal(a, sample_dags(key, p, K))
+    assert not np.array_equal(a, sample_dags(jax.random.key(1), p, K))
+    jitted = jax.jit(sample_dags, static_argnums=2)(key, p, K)
     assert np.array_equal(a, jitted)
 
 

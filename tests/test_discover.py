@@ -96,4 +96,4 @@ def test_discover__time_limit_stops_after_the_first_resample():
     probs = discover(x, n_bootstrap=50, time_limit=0.0, progress=False)
     # one completed run: every vote is 0, 0.5 or 1
     assert set(np.unique(probs)) <= {0.0, 0.5, 1.0}
-    assert not np.array_equal(probs, discover(x, n_bootstrap=50, progress=False))
+    assert not np.array_equal(probs, discover(x, n_bootstrap=4, progress=False))
