@@ -76,11 +76,19 @@ def save(path: str | os.PathLike[str], model: Any) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays, **{_META_KEY: blob})
+        # mkstemp creates 0600; give the file the mode a plain open() would have.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 
 def load(path: str | os.PathLike[str]) -> Any:
     """Reads a model written by `save`.

@@ -136,3 +136,47 @@ def test_load__non_npz_is_refused(tmp_path):
         z.writestr("a.npy", b"junk")
     with pytest.raises(FormatError):
         load(tmp_path / "z.npz")
+
+
+def test_save__file_mode_follows_the_umask(tmp_path):
+    # The temporary file behind the atomic write is created 0600; the saved model must
+    # get the mode any other file written by the user gets.
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = save(tmp_path / "m.npz", random_scm(jax.random.key(0), 3))
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_load__feature_maps_load_in_a_fresh_process(tmp_path):
+    # Distilled models hold feature maps (encoders, pipelines); `import jaxscm` alone
+    # must be enough to load them.
+    import subprocess
+    import sys
+
+    from jaxscm._features import Pipeline, Standardize
+    from jaxscm._linear import Linear
+    from jaxscm._mechanisms import Additive, Root
+    from jaxscm._noise import gaussian
+    from jaxscm._schema import Column
+    from jaxscm._scm import SCM
+
+    f = Pipeline(
+        steps=(
+            Standardize(mean=np.zeros(1, np.float32), scale=np.full(1, 2.0, np.float32)),
+            Linear(coef=np.ones(1, np.float32), intercept=np.zeros((), np.float32)),
+        )
+    )
+    scm = SCM(
+        mechanisms=(Root(gaussian()), Additive(f=f, noise=gaussian())),
+        columns=(Column("a"), Column("b")),
+        parents=((), (0,)),
+    )
+    save(tmp_path / "m.npz", scm)
+    code = f"import jaxscm; print(type(jaxscm.load({str(tmp_path / 'm.npz')!r})).__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "SCM"
