@@ -21,6 +21,10 @@ from collections.abc import Sequence
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("finetune._cli_demo", "run the main job offline on the embedded defaults"),
+    "bench": ("finetune._cli_bench", "run a benchmark: throughput [--quick]"),
+    "fit-scm": ("finetune._cli_fit_scm", "fit an SCM ensemble to a table (CSV/Parquet)"),
+    "sample": ("finetune._cli_sample", "draw rows from a fitted model directory to CSV/Parquet"),
+    "finetune": ("finetune._cli_finetune", "fine-tune the TFM on a CSV with CausalMixFT"),
 }
 
 
