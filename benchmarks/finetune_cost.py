@@ -23,6 +23,7 @@ fails on them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import time
 
@@ -38,6 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-dags", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tfm", default=None)
+    p.add_argument("--members", choices=["pooled", "per_step"], default="pooled")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="run the three configurations this many times, interleaved, "
+        "so that load drift on a shared machine hits all of them alike",
+    )
+    p.add_argument(
+        "--scm",
+        default=None,
+        help="a saved ensemble (jaxscm.save) to use instead of fitting one",
+    )
     args = p.parse_args(argv)
 
     import jax
@@ -67,30 +81,44 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     t0 = time.perf_counter()
-    frame = split.X_train.iloc[tr].reset_index(drop=True).copy()
-    frame["target"] = split.y_train.iloc[tr].map(str).astype("category").to_numpy()
-    kinds = {
-        f: "categorical" if c else "numeric"
-        for f, c in zip(enc.features, enc.categories, strict=True)
-    }
-    scm = jaxscm.fit_scm(
-        frame,
-        target="target",
-        n_dags=args.n_dags,
-        seed=args.seed,
-        kinds={**kinds, "target": "categorical"},
-        progress=False,
-    )
+    if args.scm:
+        scm = jaxscm.load(args.scm)
+    else:
+        frame = split.X_train.iloc[tr].reset_index(drop=True).copy()
+        frame["target"] = split.y_train.iloc[tr].map(str).astype("category").to_numpy()
+        kinds = {
+            f: "categorical" if c else "numeric"
+            for f, c in zip(enc.features, enc.categories, strict=True)
+        }
+        scm = jaxscm.fit_scm(
+            frame,
+            target="target",
+            n_dags=args.n_dags,
+            seed=args.seed,
+            kinds={**kinds, "target": "categorical"},
+            progress=False,
+        )
     fit_s = time.perf_counter() - t0
     decode = enc.synthetic_decoder(scm.columns)
     n_syn = int(round(args.ratio * n))
     t0 = time.perf_counter()
-    src = SyntheticRows(jax.random.key(99), scm, decode, n_syn)
+    src = SyntheticRows(jax.random.key(99), scm, decode, n_syn, members=args.members)
     src.draw(np.random.default_rng(0), n_syn)
     compile_s = time.perf_counter() - t0
+    from bridge._stream import batch_fn
+
+    times = []
+    for i in range(10):  # the sampler's own CPU time per batch, blocking, isolated
+        t0 = time.perf_counter()
+        batch_fn(jax.random.key(98), i, scm, src.batch_size).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    sample_s = float(np.median(times))
     print(
-        f"SCM ensemble ({args.n_dags} DAGs) fit in {fit_s:.1f} s; sampler compile + "
-        f"first batch {compile_s:.2f} s (once per ensemble shape, not per step)"
+        f"SCM ensemble ({scm.n_members} DAGs) {'loaded' if args.scm else 'fit'} in "
+        f"{fit_s:.1f} s; sampler compile + first batch {compile_s:.2f} s (once per "
+        f"ensemble shape, not per step); one batch ({scm.n_members} x "
+        f"{src.batch_size} rows, members={args.members}) {sample_s * 1e3:.1f} ms of "
+        "compute, blocking"
     )
 
     # Extra real rows of the same table (from the test pool) for the same-size run.
@@ -118,30 +146,36 @@ def main(argv: list[str] | None = None) -> int:
             big_y,
         ),
     }
-    med = {}
-    share = 0.0
-    for name, (cfg, X, y) in runs.items():
-        res = finetune(
-            tfm,
-            X,
-            y,
-            config=cfg,
-            n_classes=len(enc.classes),
-            categorical=enc.categorical_indices,
-            X_val=Xe[va],
-            y_val=ye[va],
-            scm=scm,
-            decode=decode,
-        )
-        steps = res.steps[args.warmup :]
-        med[name] = float(np.median([s["seconds"] for s in steps]))
-        syn = float(np.median([s["synthetic_seconds"] for s in steps]))
-        if cfg.ratio > 0:
-            share = syn / med[name]
-        print(
-            f"  {name:45s} {med[name]:.3f} s/step (median of {len(steps)}); "
-            f"synthetic rows {syn * 1e3:.1f} ms/step"
-        )
+    per_step: dict[str, list[float]] = {k: [] for k in runs}
+    syn_per_step: list[float] = []
+    for rep in range(args.repeats):
+        for name, (cfg, X, y) in runs.items():
+            res = finetune(
+                tfm,
+                X,
+                y,
+                config=dataclasses.replace(cfg, seed=args.seed + rep),
+                n_classes=len(enc.classes),
+                categorical=enc.categorical_indices,
+                X_val=Xe[va],
+                y_val=ye[va],
+                scm=scm,
+                decode=decode,
+            )
+            steps = res.steps[args.warmup :]
+            per_step[name] += [s["seconds"] for s in steps]
+            if cfg.ratio > 0:
+                syn_per_step += [s["synthetic_seconds"] for s in steps]
+    med = {k: float(np.median(v)) for k, v in per_step.items()}
+    for name, m in med.items():
+        print(f"  {name:45s} {m:.3f} s/step (median of {len(per_step[name])})")
+    syn = float(np.median(syn_per_step))
+    mixed_name = list(med)[1]
+    share = syn / med[mixed_name]
+    print(
+        f"  drawing + decoding + mixing the synthetic rows: {syn * 1e3:.1f} ms/step "
+        "(median; the sampler runs ahead asynchronously)"
+    )
     names = list(med)
     plain, mixed, same = (med[k] for k in names)
     print(

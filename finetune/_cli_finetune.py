@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ratio-schedule", choices=["constant", "linear", "cosine"], default="constant"
     )
     p.add_argument("--placement", choices=["context", "query", "both"], default="both")
-    p.add_argument("--members", choices=["per_step", "pooled"], default="per_step")
+    p.add_argument("--members", choices=["pooled", "per_step"], default="pooled")
     p.add_argument("--query-fraction", type=float, default=0.3)
     p.add_argument(
         "--validation", choices=["real", "synthetic", "both"], default="real"

@@ -25,7 +25,9 @@ class FinetuneConfig:
       ratio_schedule: "constant", "linear" or "cosine" from `ratio` to `ratio_end`.
       placement: where synthetic rows go: "context", "query" or "both".
       use_real: whether real rows are in the meta-batches (False: SCM-only).
-      members: "per_step" (one SCM ensemble member per step) or "pooled".
+      members: "pooled" (each step's rows drawn from all SCM ensemble members) or
+        "per_step" (all rows from one member drawn at random; samples k times as
+        many rows, since the compiled sampler always runs every member).
       query_fraction: share of each meta-batch's rows used as query (loss) rows.
       validation: early-stopping source: "real" held-out rows, a fixed "synthetic"
         set drawn from the SCM ensemble, or "both" (mean of the two scores).
@@ -61,7 +63,7 @@ class FinetuneConfig:
     ratio_schedule: Literal["constant", "linear", "cosine"] = "constant"
     placement: Literal["context", "query", "both"] = "both"
     use_real: bool = True
-    members: Literal["per_step", "pooled"] = "per_step"
+    members: Literal["per_step", "pooled"] = "pooled"
     query_fraction: float = 0.3
     validation: Validation = "real"
     n_synthetic_val: int = 1000

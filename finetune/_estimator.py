@@ -94,7 +94,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         ratio_end: float | None = None,
         ratio_schedule: str = "constant",
         placement: str = "both",
-        members: str = "per_step",
+        members: str = "pooled",
         query_fraction: float = 0.3,
         validation: str = "real",
         validation_fraction: float = 0.25,

@@ -13,9 +13,12 @@ Our mixing rule (the paper's exact schedule is not public, so these are our choi
   (``"both"``) are split with the same fraction. Without real rows (SCM-only) the
   synthetic rows are split like real ones.
 * **Which DAGs.** The ensemble is sampled as a whole every step (one compiled call, k
-  members, fresh noise): ``"per_step"`` takes the step's rows from one member drawn
-  at random, so each meta-batch is one coherent plausible world and the steps walk
-  over the ensemble; ``"pooled"`` takes an equal share from every member.
+  members, fresh noise). ``"pooled"`` (default) draws about n/k rows from every
+  member and shuffles them, so each meta-batch comes from the ensemble's mixture
+  over plausible graphs; ``"per_step"`` takes all rows from one member drawn at
+  random (one coherent world per step) but has the sampler make k times as many
+  rows - on credit-g (8 graphs, 96 rows) 0.17-0.22 s of CPU per step against
+  0.025 s pooled, which a 2-core machine cannot hide behind the torch step.
 """
 
 from __future__ import annotations
@@ -192,7 +195,7 @@ class SyntheticRows:
         decode: Callable[[np.ndarray], Any],
         max_rows: int,
         *,
-        members: MemberMode = "per_step",
+        members: MemberMode = "pooled",
         start: int = 0,
     ):
         import bridge
@@ -206,7 +209,7 @@ class SyntheticRows:
         self.members = members
         per_member = max_rows if members == "per_step" else -(-max_rows // self.k)
         # Oversample a little: rows whose target is not a training class are dropped.
-        self.batch_size = per_member + max(8, per_member // 8)
+        self.batch_size = per_member + per_member // 16 + 1
         self.decode = decode
         self._it: Iterator[Any] = bridge.stream(
             key, model, self.batch_size, start=start

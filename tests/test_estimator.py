@@ -17,13 +17,22 @@ pytestmark = [
     pytest.mark.torch,
     # torch's optimiser imports torch._dynamo, whose module scan touches tabpfn's
     # deprecated `tabpfn.model.loading` shim; third-party noise, not ours
-    pytest.mark.filterwarnings("ignore:Importing from 'tabpfn.model:DeprecationWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:Importing from 'tabpfn.model:DeprecationWarning"
+    ),
 ]
 
 
 def _clf(**kw):
-    base = dict(tfm=TFM, max_steps=2, eval_every=2, n_estimators_train=1, n_estimators=1,
-                random_state=0, lr=1e-4)
+    base = dict(
+        tfm=TFM,
+        max_steps=2,
+        eval_every=2,
+        n_estimators_train=1,
+        n_estimators=1,
+        random_state=0,
+        lr=1e-4,
+    )
     return CausalMixFTClassifier(**{**base, **kw})
 
 
@@ -46,7 +55,9 @@ def test_estimator__fit_predict_with_string_labels(fitted, data):
     assert p.shape == (20, 2) and np.allclose(p.sum(1), 1.0)
     assert set(fitted.predict(X[60:])) <= {"c0", "c1"}
     assert 0.0 <= fitted.score(X[60:], y[60:]) <= 1.0
-    assert fitted.n_features_in_ == 4 and list(fitted.feature_names_in_) == list(X.columns)
+    assert fitted.n_features_in_ == 4 and list(fitted.feature_names_in_) == list(
+        X.columns
+    )
     assert [h["step"] for h in fitted.history_] == [0, 2]
     assert {"train_loss", "val_roc_auc", "val_log_loss"} <= set(fitted.history_[-1])
     assert all(s["n_synthetic"] == 22 for s in fitted.steps_)  # 0.5 x 45 training rows
@@ -56,9 +67,15 @@ def test_estimator__save_load_gives_identical_predictions(fitted, data, tmp_path
     X, _, _ = data
     path = fitted.save(tmp_path / "model")
     assert {p.name for p in path.iterdir()} == {
-        "model.safetensors", "context.safetensors", "estimator.json", "scm.npz"}
+        "model.safetensors",
+        "context.safetensors",
+        "estimator.json",
+        "scm.npz",
+    }
     loaded = CausalMixFTClassifier.load(path)
-    np.testing.assert_array_equal(loaded.predict_proba(X[60:]), fitted.predict_proba(X[60:]))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X[60:]), fitted.predict_proba(X[60:])
+    )
     assert loaded.get_params()["ratio"] == 0.5 and loaded.history_ == fitted.history_
     assert loaded.scm_.n_members == fitted.scm_.n_members
     with pytest.raises(FileExistsError):
@@ -70,7 +87,9 @@ def test_estimator__ratio_zero_equals_plain_fine_tuning(data):
     plain = _clf(augment="none", lr=1e-3).fit(X[:60], y[:60])
     zero = _clf(augment="causalmix", ratio=0.0, scm=ens, lr=1e-3).fit(X[:60], y[:60])
     assert [s["loss"] for s in plain.steps_] == [s["loss"] for s in zero.steps_]
-    np.testing.assert_array_equal(plain.predict_proba(X[60:]), zero.predict_proba(X[60:]))
+    np.testing.assert_array_equal(
+        plain.predict_proba(X[60:]), zero.predict_proba(X[60:])
+    )
 
 
 def test_estimator__dataframe_with_string_categoricals_in_a_pipeline(data):
@@ -79,10 +98,14 @@ def test_estimator__dataframe_with_string_categoricals_in_a_pipeline(data):
     from sklearn.preprocessing import FunctionTransformer
 
     X, y, _ = data
-    X = X.assign(colour=np.where(X["x0"] > 0, "red", "blue"), size=pd.Categorical(
-        np.where(X["x1"] > 0, "big", "small")))
-    pipe = make_pipeline(FunctionTransformer(lambda d: d, feature_names_out="one-to-one"),
-                         _clf(augment="none", max_steps=1))
+    X = X.assign(
+        colour=np.where(X["x0"] > 0, "red", "blue"),
+        size=pd.Categorical(np.where(X["x1"] > 0, "big", "small")),
+    )
+    pipe = make_pipeline(
+        FunctionTransformer(lambda d: d, feature_names_out="one-to-one"),
+        _clf(augment="none", max_steps=1),
+    )
     scores = cross_val_score(pipe, X, y, cv=2)
     assert scores.shape == (2,) and np.isfinite(scores).all()
 
@@ -90,7 +113,9 @@ def test_estimator__dataframe_with_string_categoricals_in_a_pipeline(data):
 def test_estimator__get_set_params_round_trip():
     clf = _clf()
     clf.set_params(ratio=2.0, placement="context")
-    assert clf.get_params()["ratio"] == 2.0 and clf.get_params()["placement"] == "context"
+    assert (
+        clf.get_params()["ratio"] == 2.0 and clf.get_params()["placement"] == "context"
+    )
     from sklearn.base import clone
 
     assert clone(clf).get_params()["placement"] == "context"
@@ -126,16 +151,24 @@ def test_estimator__an_scm_that_cannot_make_the_target_is_a_clear_error(data):
 
 @pytest.mark.parametrize(
     "check",
-    ["check_get_params_invariance", "check_set_params", "check_estimators_unfitted",
-     "check_dont_overwrite_parameters", "check_n_features_in_after_fitting",
-     "check_fit_check_is_fitted", "check_estimators_dtypes", "check_dict_unchanged"],
+    [
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_estimators_unfitted",
+        "check_dont_overwrite_parameters",
+        "check_n_features_in_after_fitting",
+        "check_fit_check_is_fitted",
+        "check_estimators_dtypes",
+        "check_dict_unchanged",
+    ],
 )
 def test_estimator__passes_sklearn_check(check):
     from sklearn.utils import estimator_checks
 
     # zero-shot (max_steps=0) so that sklearn's tiny tables need no validation split
-    getattr(estimator_checks, check)("CausalMixFTClassifier", _clf(augment="none",
-                                                                  max_steps=0))
+    getattr(estimator_checks, check)(
+        "CausalMixFTClassifier", _clf(augment="none", max_steps=0)
+    )
 
 
 @pytest.mark.slow
