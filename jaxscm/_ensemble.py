@@ -13,18 +13,10 @@ stored once with a leading member axis, and `group[b, t]` says which group membe
 uses there. A position evaluates each of its (few) groups for every member and selects
 per member, so the cost is d steps of at most G group evaluations, with no iteration
 to a fixed point. To keep G small, mechanisms are first brought to canonical forms
-that compute exactly the same values:
-
-* a `Root(noise)` becomes `Additive(Linear(0, 0), noise)` (0 + noise is exact);
-* linear and MLP inputs are zero-padded to the widest parent set (padded parent
-  values are masked to 0, and 0 * 0 adds nothing);
-* tree ensembles are padded to common tree/node counts with zero-valued self-looping
-  trees, means become sums of pre-divided values, and the loop runs to the deepest;
-* when any member encodes categorical parents (a distilled `Pipeline(Encode, f)`),
-  every linear/MLP/tree predictor becomes `Pipeline(Embed, f')`: `Embed` gives each
-  parent slot the same width (lookup rows for category codes, `[x, 0, ...]` for
-  numbers) and `f'` reads its inputs at their moved columns, so encoded and plain
-  predictors of one family share a group. Trailing `Select`s (class order) are kept.
+that compute the same values (`jaxscm._canonical`: roots as additive models with a
+zero predictor, inputs padded to the widest parent set, trees padded to a common
+size, categorical encodings and scalers given one layout, classifiers padded to a
+common class count).
 
 Noise for canonical column c of member b is drawn with `fold_in(fold_in(key, b), c)`.
 """
@@ -39,14 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from jaxscm._features import Embed, Encode, Pipeline, Select
-from jaxscm._linear import Linear
-from jaxscm._mechanisms import Additive, Classifier, Root
-from jaxscm._mlp import MLP
+from jaxscm._canonical import canonical as canonical_form
+from jaxscm._canonical import envelope
 from jaxscm._pytree import pytree_dataclass, static
 from jaxscm._schema import Column
 from jaxscm._scm import SCM
-from jaxscm._tree import TreeEnsemble
 
 
 @pytree_dataclass
@@ -186,7 +175,7 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
                 )
     k, d = len(scms), len(canon)
     p_max = max((len(pa) for scm in scms for pa in scm.parents), default=0)
-    env = _envelope(scms)
+    env = envelope(scms)
 
     order = np.zeros((k, d), np.int32)
     parent_pos = np.zeros((k, d, max(p_max, 1)), np.int32)
@@ -195,13 +184,14 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
     canonical: list[list[tuple[Any, int]]] = []
     for b, scm in enumerate(scms):
         row = []
-        for t, (col, pa, mech) in enumerate(zip(scm.columns, scm.parents, scm.mechanisms)):
+        members = zip(scm.columns, scm.parents, scm.mechanisms, strict=True)
+        for t, (col, pa, mech) in enumerate(members):
             order[b, t] = index[col.name]
             parent_pos[b, t, : len(pa)] = pa
             parent_mask[b, t, : len(pa)] = True
             for j in pa:
                 adjacency[b, index[scm.columns[j].name], index[col.name]] = 1
-            row.append(_canonical(mech, len(pa), p_max, env))
+            row.append(canonical_form(mech, len(pa), p_max, env, col.n_categories))
         canonical.append(row)
 
     groups: list[tuple[Any, ...]] = []
@@ -237,137 +227,6 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
         columns=canon,
         n_inputs=tuple(n_inputs),
     )
-
-
-def _split(f: Any) -> tuple[Any, Any, tuple[Any, ...]] | None:
-    """(Encode or None, core predictor, trailing Selects) if `f` has that shape."""
-    steps = f.steps if isinstance(f, Pipeline) else (f,)
-    enc = steps[0] if isinstance(steps[0], Encode) else None
-    rest = steps[1:] if enc is not None else steps
-    if (
-        rest
-        and isinstance(rest[0], (Linear, MLP, TreeEnsemble))
-        and all(isinstance(s, Select) for s in rest[1:])
-    ):
-        return enc, rest[0], tuple(rest[1:])
-    return None
-
-
-def _envelope(scms: Sequence[SCM]) -> dict[str, Any]:
-    """Common shapes: trees (count, nodes, depth), embedding (categories, width)."""
-    trees, tables = [], []
-    for scm in scms:
-        for m in scm.mechanisms:
-            parts = _split(m.f) if isinstance(m, (Additive, Classifier)) else None
-            if parts is None:
-                continue
-            enc, core, _ = parts
-            if isinstance(core, TreeEnsemble):
-                trees.append((core.feature.shape[0], core.feature.shape[1], core.depth))
-            if enc is not None:
-                tables.extend(jnp.shape(t) for t in enc.tables)
-    return {
-        "trees": tuple(max(s[i] for s in trees) for i in range(3)) if trees else None,
-        "embed": (
-            (max(t[0] for t in tables), max(t[1] for t in tables)) if tables else None
-        ),
-    }
-
-
-def _canonical(mech: Any, p: int, p_max: int, env: dict[str, Any]):
-    """An equivalent mechanism in canonical form, and how many inputs it reads."""
-    if isinstance(mech, Root):
-        dtype = _float_dtype(mech)
-        zero = Linear(coef=jnp.zeros((p_max,), dtype), intercept=jnp.zeros((), dtype))
-        f, q = _canonical_predictor(zero, p_max, p_max, env)
-        return Additive(f=f, noise=mech.noise), q
-    if isinstance(mech, (Additive, Classifier)):
-        f, q = _canonical_predictor(mech.f, p, p_max, env)
-        if isinstance(mech, Additive):
-            return Additive(f=f, noise=mech.noise, link=mech.link, discrete=mech.discrete), q
-        return Classifier(f=f), q
-    return mech, p
-
-
-def _canonical_predictor(f: Any, p: int, p_max: int, env: dict[str, Any]):
-    parts = _split(f)
-    if parts is None:  # other pipelines: grouped as they are
-        return f, p
-    enc, core, post = parts
-    pre: tuple[Any, ...] = ()
-    if env["embed"] is None:
-        index, width = np.arange(p), p_max  # input column -> canonical input column
-    else:
-        # Encode's output column for (input j, slot o) moves to j * w + o; inputs
-        # without a table keep x_j in slot 0.
-        k, w = env["embed"]
-        tables = np.zeros((p_max, k, w), _float_dtype(core))
-        is_cat = np.zeros((p_max,), bool)
-        lookup = {} if enc is None else dict(zip(enc.columns, enc.tables, strict=True))
-        moved: list[int] = []
-        for j in range(p):
-            if j in lookup:
-                t = np.asarray(lookup[j])
-                tables[j, : t.shape[0], : t.shape[1]] = t
-                is_cat[j] = True
-                moved.extend(j * w + o for o in range(t.shape[1]))
-            else:
-                moved.append(j * w)
-        index, width = np.asarray(moved, np.int64), p_max * w
-        pre = (Embed(tables=jnp.asarray(tables), is_categorical=jnp.asarray(is_cat)),)
-    steps = (*pre, _move_inputs(core, index, width, env["trees"]), *post)
-    return (steps[0] if len(steps) == 1 else Pipeline(steps=steps)), p_max
-
-
-def _move_inputs(
-    f: Any, index: np.ndarray, width: int, trees: tuple[int, int, int] | None
-) -> Any:
-    """`f` reading canonical input column `index[i]` (of `width`) where it read i."""
-    rows = jnp.asarray(index, jnp.int32)
-    if isinstance(f, Linear):
-        coef = jnp.zeros((width, *jnp.shape(f.coef)[1:]), jnp.result_type(f.coef))
-        coef = coef.at[rows].set(f.coef)
-        return Linear(coef=coef, intercept=f.intercept, output=f.output)
-    if isinstance(f, MLP):
-        w0 = jnp.zeros((width, f.weights[0].shape[1]), jnp.result_type(f.weights[0]))
-        w0 = w0.at[rows].set(f.weights[0])
-        return MLP(
-            weights=(w0, *f.weights[1:]),
-            biases=f.biases,
-            activation=f.activation,
-            output=f.output,
-        )
-    assert isinstance(f, TreeEnsemble)  # `_split` admits only these three
-    assert trees is not None  # `_envelope` saw this tree
-    t_max, m_max, depth = trees
-    t, m = f.feature.shape
-    value = f.value / t if f.aggregation == "mean" else f.value
-    pad2 = [(0, t_max - t), (0, m_max - m)]
-    # Leaves hold an arbitrary feature; clipping keeps their lookup in range.
-    lookup = rows if index.size else jnp.zeros((1,), jnp.int32)
-    feature = lookup[jnp.clip(f.feature, 0, lookup.shape[0] - 1)]
-    feature = feature.astype(f.feature.dtype)
-    # Padded nodes and trees are zero-valued leaves pointing at node 0; a padded
-    # tree's root is such a leaf, so it adds exactly 0 to the sum.
-    return TreeEnsemble(
-        feature=jnp.pad(feature, pad2),
-        threshold=jnp.pad(f.threshold, pad2),
-        left=jnp.pad(f.left, pad2),
-        right=jnp.pad(f.right, pad2),
-        missing_left=jnp.pad(f.missing_left, pad2, constant_values=True),
-        value=jnp.pad(value, [*pad2, (0, 0)]),
-        base=f.base,
-        depth=depth,
-        aggregation="sum",
-        output=f.output,
-    )
-
-
-def _float_dtype(mech: Any) -> jnp.dtype:
-    for x in jax.tree.leaves(mech):
-        if jnp.issubdtype(jnp.result_type(x), jnp.floating):
-            return jnp.result_type(x)
-    return jnp.dtype(jnp.float32)
 
 
 def _select(index: jax.Array, options: Sequence[jax.Array]) -> jax.Array:

@@ -1,0 +1,316 @@
+"""Canonical forms of mechanisms, so that `stack` can group many of them as one.
+
+`jaxscm.stack` evaluates, at every position of the members' topological orders, each
+group of mechanisms that share a PyTree structure and array shapes. Members of a
+DAG ensemble put different columns and parent sets at the same position, and
+distillation wraps predictors in different pipelines, so mechanisms are first
+rewritten into forms that compute the same values but share structure:
+
+* a `Root(noise)` becomes `Additive(Linear(0, 0), noise)` (0 + noise is exact);
+* linear and MLP inputs are zero-padded to the widest parent set (padded parent
+  values are masked to 0, and 0 * 0 adds nothing);
+* tree ensembles are padded to common tree/node counts with zero-valued self-looping
+  trees, means become sums of pre-divided values, and the loop runs to the deepest;
+* when any member encodes categorical parents (a distilled `Pipeline(Encode, ...)`)
+  every predictor starts with an `Embed`, which gives each parent slot the same
+  width, and the predictor reads its inputs at their moved columns;
+* when any member standardises its inputs, every predictor gets a `Standardize`
+  (mean 0 and scale 1 where it had none: x - 0 and x / 1 are exact);
+* classifiers become `CodeClassifier`s over the widest class count: binary logits
+  `z` become the two logits `[0, z]`, missing classes get logit -inf (probability
+  exactly 0), and a 0/1 `Permute` matrix maps the model's classes to the column's
+  categories (a trailing `Select` is folded into it).
+
+Only the binary sigmoid -> two-logit softmax step changes rounding (by float ulps);
+everything else computes bit for bit what the member computes. Predictors of other
+shapes (e.g. surrogate pipelines, MinMax scaling) are left as they are, grouped by
+their own structure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from jaxscm._features import Embed, Encode, Pipeline, Select, Standardize
+from jaxscm._linear import Linear
+from jaxscm._mechanisms import Additive, Classifier, Root
+from jaxscm._mlp import MLP
+from jaxscm._pytree import pytree_dataclass
+from jaxscm._scm import SCM
+from jaxscm._tree import TreeEnsemble
+
+
+@pytree_dataclass
+class Permute:
+    """`x @ matrix`: moves probability columns with a 0/1 matrix (exact).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> swap = Permute(matrix=jnp.array([[0.0, 1.0], [1.0, 0.0]]))
+      >>> swap(jnp.array([[0.25, 0.75]])).tolist()
+      [[0.75, 0.25]]
+    """
+
+    matrix: Float[Array, "k q"]
+
+    def __call__(self, x: Float[Array, "n k"]) -> Float[Array, "n q"]:
+        """Moves the columns."""
+        return x @ self.matrix.astype(x.dtype)
+
+
+@pytree_dataclass
+class CodeClassifier:
+    """A `Classifier` whose probabilities are padded with never-drawn classes.
+
+    Draws like `Classifier` (first class whose cumulative probability reaches the
+    uniform noise) but clips to `last`, the column's own last category, where
+    `Classifier` clips to the width of its probabilities: the two agree on every
+    draw when the padded classes have probability 0.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from jaxscm import Linear
+      >>> m = CodeClassifier(
+      ...     f=Linear(jnp.zeros((1, 3)), jnp.log(jnp.array([0.5, 0.5, 0.0])),
+      ...              output="softmax"), last=jnp.array(1.0))
+      >>> m.apply(jnp.zeros((2, 1)), jnp.array([0.4, 1.0])).tolist()
+      [0.0, 1.0]
+    """
+
+    f: Any
+    last: Float[Array, ""]
+
+    def sample_noise(self, key: jax.Array, n: int) -> Float[Array, " n"]:
+        """Draws U(0, 1) noise, as `Classifier` does."""
+        return jax.random.uniform(key, (n,))
+
+    def probabilities(self, parents: Float[Array, "n p"]) -> Float[Array, "n k"]:
+        """Class probabilities (padded classes have 0)."""
+        return self.f(parents)
+
+    def apply(
+        self, parents: Float[Array, "n p"], noise: Float[Array, " n"]
+    ) -> Float[Array, " n"]:
+        """Inverse-CDF draw of the class code."""
+        cdf = jnp.cumsum(self.f(parents), axis=-1)
+        code = jnp.sum(cdf < noise[:, None], axis=-1).astype(noise.dtype)
+        return jnp.minimum(code, self.last.astype(noise.dtype))
+
+
+def split(f: Any) -> tuple[Any, Any, Any, tuple[Any, ...]] | None:
+    """(Encode or None, Standardize or None, core, trailing Selects), if `f` fits."""
+    steps = list(f.steps) if isinstance(f, Pipeline) else [f]
+    enc = steps.pop(0) if steps and isinstance(steps[0], Encode) else None
+    scaler = steps.pop(0) if steps and isinstance(steps[0], Standardize) else None
+    if (
+        steps
+        and isinstance(steps[0], (Linear, MLP, TreeEnsemble))
+        and all(isinstance(s, Select) for s in steps[1:])
+        and len(steps) <= 2
+    ):
+        return enc, scaler, steps[0], tuple(steps[1:])
+    return None
+
+
+def envelope(scms: Sequence[SCM]) -> dict[str, Any]:
+    """Common shapes over all members: trees, embedding, scaling, class count."""
+    trees, tables, classes, scale = [], [], [], False
+    for scm in scms:
+        for col, m in zip(scm.columns, scm.mechanisms, strict=True):
+            parts = split(m.f) if isinstance(m, (Additive, Classifier)) else None
+            if parts is None:
+                continue
+            enc, scaler, core, _ = parts
+            if isinstance(core, TreeEnsemble):
+                trees.append((core.feature.shape[0], core.feature.shape[1], core.depth))
+            if enc is not None:
+                tables.extend(jnp.shape(t) for t in enc.tables)
+            scale = scale or scaler is not None
+            if isinstance(m, Classifier):
+                classes.append(max(col.n_categories, 2))
+    return {
+        "trees": tuple(max(s[i] for s in trees) for i in range(3)) if trees else None,
+        "embed": (
+            (max(t[0] for t in tables), max(t[1] for t in tables)) if tables else None
+        ),
+        "scale": scale,
+        "classes": max(classes) if classes else None,
+    }
+
+
+def canonical(mech: Any, p: int, p_max: int, env: dict[str, Any], n_categories: int):
+    """An equivalent mechanism in canonical form, and how many inputs it reads."""
+    if isinstance(mech, Root):
+        dtype = float_dtype(mech)
+        zero = Linear(coef=jnp.zeros((p_max,), dtype), intercept=jnp.zeros((), dtype))
+        return Additive(f=_predictor(zero, p_max, p_max, env), noise=mech.noise), p_max
+    if isinstance(mech, (Additive, Classifier)) and split(mech.f) is not None:
+        if isinstance(mech, Additive):
+            f = _predictor(mech.f, p, p_max, env)
+            return (
+                Additive(f=f, noise=mech.noise, link=mech.link, discrete=mech.discrete),
+                p_max,
+            )
+        f = _predictor(mech.f, p, p_max, env, n_categories=n_categories)
+        last = jnp.asarray(n_categories - 1, float_dtype(mech))
+        return CodeClassifier(f=f, last=last), p_max
+    return mech, p
+
+
+def _predictor(
+    f: Any, p: int, p_max: int, env: dict[str, Any], n_categories: int | None = None
+) -> Any:
+    enc, scaler, core, post = split(f)  # type: ignore[misc]  # callers checked
+    dtype = float_dtype(core)
+    pre: list[Any] = []
+    if env["embed"] is None:
+        index, width = np.arange(p), p_max  # input column -> canonical input column
+    else:
+        # Encode's output column for (input j, slot o) moves to j * w + o; inputs
+        # without a table keep x_j in slot 0.
+        k, w = env["embed"]
+        tables = np.zeros((p_max, k, w), dtype)
+        is_cat = np.zeros((p_max,), bool)
+        lookup = {} if enc is None else dict(zip(enc.columns, enc.tables, strict=True))
+        moved: list[int] = []
+        for j in range(p):
+            if j in lookup:
+                t = np.asarray(lookup[j])
+                tables[j, : t.shape[0], : t.shape[1]] = t
+                is_cat[j] = True
+                moved.extend(j * w + o for o in range(t.shape[1]))
+            else:
+                moved.append(j * w)
+        index, width = np.asarray(moved, np.int64), p_max * w
+        pre.append(
+            Embed(tables=jnp.asarray(tables), is_categorical=jnp.asarray(is_cat))
+        )
+    if env["scale"]:
+        mean, scale = np.zeros(width, dtype), np.ones(width, dtype)
+        if scaler is not None:
+            mean[index], scale[index] = (
+                np.asarray(scaler.mean),
+                np.asarray(scaler.scale),
+            )
+        pre.append(Standardize(mean=jnp.asarray(mean), scale=jnp.asarray(scale)))
+    core = _move_inputs(core, index, width, env["trees"])
+    if n_categories is None:
+        steps = (*pre, core, *post)
+    else:
+        select = post[0].index if post else None
+        core, matrix = _pad_classes(core, env["classes"], n_categories, select)
+        steps = (*pre, core, Permute(matrix=jnp.asarray(matrix)))
+    return steps[0] if len(steps) == 1 else Pipeline(steps=steps)
+
+
+def _move_inputs(
+    f: Any, index: np.ndarray, width: int, trees: tuple[int, int, int] | None
+) -> Any:
+    """`f` reading canonical input column `index[i]` (of `width`) where it read i."""
+    rows = jnp.asarray(index, jnp.int32)
+    if isinstance(f, Linear):
+        coef = jnp.zeros((width, *jnp.shape(f.coef)[1:]), jnp.result_type(f.coef))
+        coef = coef.at[rows].set(f.coef)
+        return Linear(coef=coef, intercept=f.intercept, output=f.output)
+    if isinstance(f, MLP):
+        w0 = jnp.zeros((width, f.weights[0].shape[1]), jnp.result_type(f.weights[0]))
+        w0 = w0.at[rows].set(f.weights[0])
+        return MLP(
+            weights=(w0, *f.weights[1:]),
+            biases=f.biases,
+            activation=f.activation,
+            output=f.output,
+        )
+    assert isinstance(f, TreeEnsemble)  # `split` admits only these three
+    assert trees is not None  # `envelope` saw this tree
+    t_max, m_max, depth = trees
+    t, m = f.feature.shape
+    value = f.value / t if f.aggregation == "mean" else f.value
+    pad2 = [(0, t_max - t), (0, m_max - m)]
+    # Leaves hold an arbitrary feature; clipping keeps their lookup in range.
+    lookup = rows if index.size else jnp.zeros((1,), jnp.int32)
+    feature = lookup[jnp.clip(f.feature, 0, lookup.shape[0] - 1)]
+    feature = feature.astype(f.feature.dtype)
+    # Padded nodes and trees are zero-valued leaves pointing at node 0; a padded
+    # tree's root is such a leaf, so it adds exactly 0 to the sum.
+    return TreeEnsemble(
+        feature=jnp.pad(feature, pad2),
+        threshold=jnp.pad(f.threshold, pad2),
+        left=jnp.pad(f.left, pad2),
+        right=jnp.pad(f.right, pad2),
+        missing_left=jnp.pad(f.missing_left, pad2, constant_values=True),
+        value=jnp.pad(value, [*pad2, (0, 0)]),
+        base=f.base,
+        depth=depth,
+        aggregation="sum",
+        output=f.output,
+    )
+
+
+def _pad_classes(
+    core: Any, k_max: int, n_categories: int, select: tuple[int, ...] | None
+) -> tuple[Any, np.ndarray]:
+    """`core` with `k_max` outputs (extra ones never drawn), and the class->category
+    matrix that replaces the trailing `Select`."""
+    sigmoid = core.output == "sigmoid"
+    # Probability outputs ("identity", forests) pad with probability 0; logits with
+    # -inf, whose softmax weight is exactly 0.
+    fill = 0.0 if core.output == "identity" else -np.inf
+    out = "identity" if core.output == "identity" else "softmax"
+
+    def logits(a: jax.Array, fill_value: float) -> jax.Array:
+        # last axis = outputs: a sigmoid's single logit z becomes [0, z]
+        if sigmoid:
+            a = jnp.concatenate([jnp.zeros_like(a), a], axis=-1)
+        pad = [(0, 0)] * (jnp.ndim(a) - 1) + [(0, k_max - jnp.shape(a)[-1])]
+        return jnp.pad(a, pad, constant_values=fill_value)
+
+    if isinstance(core, Linear):
+        coef = core.coef[:, None] if sigmoid else core.coef
+        bias = jnp.reshape(core.intercept, (1,)) if sigmoid else core.intercept
+        k_model = 2 if sigmoid else jnp.shape(coef)[1]
+        new: Any = Linear(
+            coef=logits(coef, 0.0), intercept=logits(bias, fill), output=out
+        )
+    elif isinstance(core, MLP):
+        k_model = 2 if sigmoid else jnp.shape(core.weights[-1])[1]
+        new = MLP(
+            weights=(*core.weights[:-1], logits(core.weights[-1], 0.0)),
+            biases=(*core.biases[:-1], logits(core.biases[-1], fill)),
+            activation=core.activation,
+            output=out,
+        )
+    else:
+        k_model = 2 if sigmoid else jnp.shape(core.value)[-1]
+        new = TreeEnsemble(
+            feature=core.feature,
+            threshold=core.threshold,
+            left=core.left,
+            right=core.right,
+            missing_left=core.missing_left,
+            value=logits(core.value, 0.0),
+            base=logits(core.base, fill),
+            depth=core.depth,
+            aggregation=core.aggregation,
+            output=out,
+        )
+    matrix = np.zeros((k_max, k_max), float_dtype(core))
+    for j in range(n_categories):
+        i = select[j] if select is not None else (j if j < k_model else -1)
+        if i >= 0:
+            matrix[i, j] = 1.0
+    return new, matrix
+
+
+def float_dtype(mech: Any) -> jnp.dtype:
+    """The first floating dtype among a PyTree's leaves (float32 if none)."""
+    for x in jax.tree.leaves(mech):
+        if jnp.issubdtype(jnp.result_type(x), jnp.floating):
+            return jnp.result_type(x)
+    return jnp.dtype(jnp.float32)
