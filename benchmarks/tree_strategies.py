@@ -1,12 +1,15 @@
 """Tree-ensemble evaluation strategies in JAX, against sklearn's compiled predict.
 
 ``python -m benchmarks.tree_strategies [--rows N]`` fits a HistGradientBoosting
-regressor (sklearn defaults: 100 trees of <= 31 leaves, unbounded depth) and a
-RandomForest (100 trees, max_depth 8) on 2,000 rows, distils them with jaxscm and
-times each strategy on the same `TreeEnsemble` arrays:
+regressor (sklearn defaults: 100 trees of <= 31 leaves, unbounded depth) and two
+RandomForests (100 trees, full depth / max_depth 8) on 2,000 rows, distils them with
+jaxscm and times each strategy on the same `TreeEnsemble` arrays:
 
-* ``gather``: `TreeEnsemble.leaves`, jaxscm's fixed-depth gather loop (6 gathers per
-  level: feature, x, threshold, missing, left, right);
+* ``gather``: the fixed-depth gather loop, all trees vmapped, every tree run for the
+  ensemble's `depth` steps (6 gathers per level: feature, x, threshold, missing,
+  left, right); what `TreeEnsemble.leaves` does on accelerators;
+* ``while``: `TreeEnsemble.leaves` on CPU: trees one after another, each looping
+  only until all its rows sit on leaves (so a tree costs its own depth);
 * ``packed``: the same loop over packed tables (feature and missing direction in one
   int, children side by side: 4 gathers per level);
 * ``ptt``: Hummingbird's perfect-tree traversal: every tree is padded (in the traced
@@ -34,7 +37,26 @@ from jaxscm import TreeEnsemble
 
 
 def gather_leaves(te: TreeEnsemble, x: jax.Array) -> jax.Array:
-    """(t, n) leaf index per tree: jaxscm's own loop."""
+    """(t, n) leaf index per tree: every tree runs `depth` steps, trees vmapped."""
+    n = x.shape[0]
+
+    def one_tree(feature, threshold, left, right, missing_left):
+        node = jnp.zeros((n,), left.dtype)
+        for _ in range(te.depth):
+            xv = jnp.take_along_axis(x, feature[node][:, None], axis=1)[:, 0]
+            le = xv <= threshold[node]
+            go_left = jnp.where(jnp.isnan(xv), missing_left[node], le)
+            node = jnp.where(go_left, left[node], right[node])
+        return node
+
+    return jax.vmap(one_tree)(
+        te.feature, te.threshold, te.left, te.right, te.missing_left
+    )
+
+
+def while_leaves(te: TreeEnsemble, x: jax.Array) -> jax.Array:
+    """(t, n) leaf index per tree: jaxscm's `TreeEnsemble.leaves` (per-tree loops on
+    CPU)."""
     return te.leaves(x)
 
 
@@ -85,6 +107,7 @@ def ptt_leaves(te: TreeEnsemble, x: jax.Array) -> jax.Array:
 
 STRATEGIES: dict[str, Callable[[TreeEnsemble, jax.Array], jax.Array]] = {
     "gather": gather_leaves,
+    "while": while_leaves,
     "packed": packed_leaves,
     "ptt": ptt_leaves,
 }
