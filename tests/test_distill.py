@@ -341,3 +341,30 @@ def test_stack__encoded_and_plain_predictors_share_one_group():
             rtol=1e-6,
             atol=1e-6,
         )
+
+
+def test_stack__classifiers_with_different_class_counts_share_one_group():
+    # Position 1 holds c (3 categories, softmax) in one member and the binary y
+    # (sigmoid) in the other; position 2 the reverse, with encoded parents.
+    df = _table().assign(y=lambda t: np.where(t["y"] == "yes", "yes", "no"))[
+        ["a", "c", "y"]
+    ]
+    cols = [
+        Column("a"),
+        Column("c", "categorical", ("hi", "lo", "mid")),
+        Column("y", "categorical", ("no", "yes")),
+    ]
+    members = [
+        _model([("a", "c"), ("c", "y"), ("a", "y")], {}, df=df),
+        _model([("a", "y"), ("y", "c"), ("a", "c")], {}, df=df),
+    ]
+    scms = [distill(m, columns=cols) for m in members]
+    assert [s.nodes for s in scms] == [("a", "c", "y"), ("a", "y", "c")]
+    ens = jaxscm.stack(scms)
+    assert [len(g) for g in ens.groups] == [1, 1, 1]
+    noise = jaxscm.sample_noise(jax.random.key(1), ens, 400)
+    x = np.asarray(jax.jit(jaxscm.propagate)(ens, noise))
+    for b, scm in enumerate(scms):
+        idx = [ens.nodes.index(name) for name in scm.nodes]
+        want = np.asarray(jaxscm.propagate(scm, noise[b][:, idx]))
+        np.testing.assert_allclose(x[b][:, idx], want, rtol=1e-6, atol=1e-6)
