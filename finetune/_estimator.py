@@ -600,6 +600,11 @@ def _check_y(y: Any) -> Any:
 
     if y is None:
         raise ValueError("requires y to be passed, but the target y is None")
+    arr = np.asarray(y)
+    if arr.dtype.kind in "fc":
+        from sklearn.utils.validation import check_array
+
+        check_array(arr, ensure_2d=False, dtype=None, input_name="y")  # NaN / inf
     check_classification_targets(y)
     return y if hasattr(y, "iloc") else column_or_1d(y, warn=True)
 
