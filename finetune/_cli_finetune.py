@@ -54,8 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--validation-fraction", type=float, default=0.25)
     p.add_argument(
         "--validation-in-context",
-        action="store_true",
-        help="add the held-out validation rows to the inference context",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="add the held-out validation rows to the inference context (auto: only "
+        "when the pre-trained weights were kept)",
     )
     p.add_argument(
         "--random-preprocessing",
@@ -138,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
         n_estimators_train=args.n_estimators_train,
         inference_context=args.inference_context,
         n_dags=args.n_dags,
-        validation_in_context=args.validation_in_context,
+        validation_in_context={"auto": None, "yes": True, "no": False}[
+            args.validation_in_context
+        ],
         fixed_preprocessing=not args.random_preprocessing,
         device=args.device,
         checkpoint_dir=str(out / "checkpoint"),
