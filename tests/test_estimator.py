@@ -52,12 +52,12 @@ def test_estimator__fit_predict_with_string_labels(fitted, data):
     X, y, _ = data
     assert list(fitted.classes_) == ["c0", "c1"]
     p = fitted.predict_proba(X[60:])
-    assert p.shape == (20, 2) and np.allclose(p.sum(1), 1.0)
+    assert p.shape == (20, 2)
+    assert np.allclose(p.sum(1), 1.0)
     assert set(fitted.predict(X[60:])) <= {"c0", "c1"}
     assert 0.0 <= fitted.score(X[60:], y[60:]) <= 1.0
-    assert fitted.n_features_in_ == 4 and list(fitted.feature_names_in_) == list(
-        X.columns
-    )
+    assert fitted.n_features_in_ == 4
+    assert list(fitted.feature_names_in_) == list(X.columns)
     assert [h["step"] for h in fitted.history_] == [0, 2]
     assert {"train_loss", "val_roc_auc", "val_log_loss"} <= set(fitted.history_[-1])
     assert all(s["n_synthetic"] == 22 for s in fitted.steps_)  # 0.5 x 45 training rows
@@ -76,7 +76,8 @@ def test_estimator__save_load_gives_identical_predictions(fitted, data, tmp_path
     np.testing.assert_array_equal(
         loaded.predict_proba(X[60:]), fitted.predict_proba(X[60:])
     )
-    assert loaded.get_params()["ratio"] == 0.5 and loaded.history_ == fitted.history_
+    assert loaded.get_params()["ratio"] == 0.5
+    assert loaded.history_ == fitted.history_
     assert loaded.scm_.n_members == fitted.scm_.n_members
     with pytest.raises(FileExistsError):
         fitted.save(path)
@@ -107,15 +108,15 @@ def test_estimator__dataframe_with_string_categoricals_in_a_pipeline(data):
         _clf(augment="none", max_steps=1),
     )
     scores = cross_val_score(pipe, X, y, cv=2)
-    assert scores.shape == (2,) and np.isfinite(scores).all()
+    assert scores.shape == (2,)
+    assert np.isfinite(scores).all()
 
 
 def test_estimator__get_set_params_round_trip():
     clf = _clf()
     clf.set_params(ratio=2.0, placement="context")
-    assert (
-        clf.get_params()["ratio"] == 2.0 and clf.get_params()["placement"] == "context"
-    )
+    assert clf.get_params()["ratio"] == 2.0
+    assert clf.get_params()["placement"] == "context"
     from sklearn.base import clone
 
     assert clone(clf).get_params()["placement"] == "context"

@@ -246,7 +246,8 @@ def test_synthetic_rows__fresh_every_step_from_one_compiled_sampler(data):
     for _ in range(3):
         src.draw(rng, 40)
     assert stream_mod.batch_fn._cache_size() == size
-    assert a[0].shape == (40, X.shape[1]) and not np.array_equal(a[0], b[0])
+    assert a[0].shape == (40, X.shape[1])
+    assert not np.array_equal(a[0], b[0])
     # step 0's rows are exactly the ensemble's samples under fold_in(key, 0)
     raw = np.asarray(stream_mod.batch_fn(key, 0, ens, src.batch_size))
     rows = dec(raw.reshape(-1, raw.shape[-1]))[0]
@@ -259,7 +260,8 @@ def test_build_meta_batch__places_synthetic_rows_where_asked(placement):
     Xr, yr = np.zeros((30, 2), np.float32), np.repeat([0, 1], 15)
     Xs, ys = np.ones((20, 2), np.float32), np.repeat([0, 1], 10)
     mb = build_meta_batch(rng, Xr, yr, Xs, ys, query_fraction=0.3, placement=placement)
-    assert mb.n_synthetic == 20 and mb.synthetic_share == pytest.approx(0.4)
+    assert mb.n_synthetic == 20
+    assert mb.synthetic_share == pytest.approx(0.4)
     assert (mb.X_context[mb.synthetic_context] == 1).all()
     assert (mb.X_query[~mb.synthetic_query] == 0).all()
     assert mb.synthetic_context.any() == (placement != "query")
@@ -292,3 +294,12 @@ def test_finetune_config__rejects_bad_values(field, value, match):
     with pytest.raises(ValueError, match=match):
         FinetuneConfig(**kw)
     assert dataclasses.is_dataclass(FinetuneConfig())
+
+
+def test_finetune__synthetic_validation_scores_a_fixed_synthetic_set(tfm, data):
+    res = _run(tfm, data, ratio=0.5, validation="both", n_synthetic_val=50)
+    first, last = res.history[0], res.history[-1]
+    for rec in (first, last):
+        assert {"val_roc_auc", "val_synthetic_roc_auc"} <= set(rec)
+        mean = (rec["val_roc_auc"] + rec["val_synthetic_roc_auc"]) / 2
+        assert rec["val_score"] == pytest.approx(mean)
