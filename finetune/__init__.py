@@ -11,9 +11,10 @@ from typing import Any
 # public name -> (module, attribute)
 _LAZY: dict[str, tuple[str, str]] = {
     "CausalMixFTClassifier": ("finetune._estimator", "CausalMixFTClassifier"),
+    "finetune": ("finetune._finetune", "finetune"),
     "FinetuneConfig": ("finetune._config", "FinetuneConfig"),
     "FinetuneResult": ("finetune._finetune", "FinetuneResult"),
-    "finetune": ("finetune._finetune", "finetune"),
+    "load_tfm": ("finetune._tfm", "load_tfm"),
 }
 
 __all__ = sorted(_LAZY)
