@@ -12,8 +12,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Registers the pre-training flags (one per `PretrainConfig` field)."""
-    from finetune.pretrain import ARCH_PRESETS
-
+    # No import of finetune.pretrain here: it loads torch, and building the parser
+    # for any subcommand must stay cheap. `PretrainConfig` validates --arch.
     parser.add_argument(
         "--steps", type=int, required=True, help="total optimisation steps"
     )
@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue from OUT/state.pt"
     )
-    parser.add_argument("--arch", default="v3.5-tiny", choices=sorted(ARCH_PRESETS))
+    parser.add_argument(
+        "--arch", default="v3.5-tiny", help="architecture preset (finetune.pretrain)"
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="datasets per step")
     parser.add_argument("--rows", type=int, default=384, help="most rows per dataset")
     parser.add_argument("--min-rows", type=int, default=64, help="fewest rows per step")

@@ -55,6 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except _USER_ERRORS as e:
+        # Bad input (a file, a column, a flag value): the message names it and the fix,
+        # so print that alone; anything else is a bug and keeps its traceback.
+        print(f"causalmixft {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+_USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    NotImplementedError,
+)
 
 
 if __name__ == "__main__":

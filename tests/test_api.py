@@ -32,3 +32,29 @@ def test_jaxscm__all_is_a_known_snapshot():
     assert core <= set(jaxscm.__all__)
     for name in jaxscm.__all__:
         assert hasattr(jaxscm, name), name
+
+
+def test_finetune__import_is_cheap_and_all_is_a_known_snapshot():
+    # `import finetune` (and the CLI's parser) must not pay for torch or tabpfn.
+    code = (
+        "import sys, finetune, finetune.cli\n"
+        "finetune.cli.build_parser()\n"
+        "print(','.join(m for m in ('torch', 'tabpfn', 'dowhy', 'sklearn') if m in sys.modules))\n"
+        "print(','.join(finetune.__all__))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    heavy, names = out.stdout.rstrip("\n").split("\n")
+    assert heavy == "", f"import finetune pulled in: {heavy}"
+    assert set(names.split(",")) == {
+        "CausalMixFTClassifier", "FinetuneConfig", "FinetuneResult", "finetune", "load_tfm",
+    }
+
+
+def test_bridge__all_is_a_known_snapshot():
+    import bridge
+
+    assert set(bridge.__all__) == {
+        "arrow_schema", "from_torch", "stream", "to_frame", "to_torch", "write_parquet",
+    }
+    for name in bridge.__all__:
+        assert callable(getattr(bridge, name)), name
