@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="first split/run seed")
     parser.add_argument("--seeds", type=int, default=1, help="number of splits")
     parser.add_argument("--max-steps", type=int, default=80)
-    parser.add_argument("--lr", type=float, default=3e-5)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--ratio", type=float, default=1.0)
     parser.add_argument("--n-dags", type=int, default=8)
     parser.add_argument("--tfm", default=None, help="TFM checkpoint (default: shipped)")
