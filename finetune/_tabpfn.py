@@ -87,20 +87,6 @@ def _architecture_name(module: torch.nn.Module) -> str:
     raise ValueError(f"cannot tell the TabPFN architecture of {type(module).__name__}")
 
 
-def network_from_checkpoint(ckpt: dict[str, Any]) -> Network:
-    """Builds a network from a checkpoint dict (`tabpfn.checkpoint` layout)."""
-    from tabpfn.architectures import ARCHITECTURES
-    from tabpfn.inference_config import InferenceConfig
-
-    arch = ARCHITECTURES[ckpt["architecture_name"]]
-    cfg, _unused = arch.parse_config(ckpt["config"])
-    module = arch.get_architecture(cfg)
-    module.load_state_dict(ckpt["state_dict"])
-    inf = ckpt["inference_config"]
-    inference_config = InferenceConfig(**inf) if isinstance(inf, dict) else inf
-    return Network(module, cfg, inference_config, ckpt["architecture_name"])
-
-
 def make_classifier(
     net: Network,
     *,
