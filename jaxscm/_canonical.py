@@ -9,8 +9,10 @@ rewritten into forms that compute the same values but share structure:
 * a `Root(noise)` becomes `Additive(Linear(0, 0), noise)` (0 + noise is exact);
 * linear and MLP inputs are zero-padded to the widest parent set (padded parent
   values are masked to 0, and 0 * 0 adds nothing);
-* tree ensembles are padded to common tree/node counts with zero-valued self-looping
-  trees, means become sums of pre-divided values, and the loop runs to the deepest;
+* tree ensembles with the same number of trees are padded to a common node count
+  with zero-valued self-looping nodes, means become sums of pre-divided values, and
+  the loop runs to the deepest (tree counts are not padded: an extra tree would
+  still cost an iteration of the loop over trees);
 * when any member encodes categorical parents (a distilled `Pipeline(Encode, ...)`)
   every predictor starts with an `Embed`, which gives each parent slot the same
   width, and the predictor reads its inputs at their moved columns;
@@ -42,7 +44,7 @@ from jaxscm._linear import Linear
 from jaxscm._mechanisms import Additive, Classifier, Root
 from jaxscm._mlp import MLP
 from jaxscm._pytree import pytree_dataclass
-from jaxscm._scm import SCM
+from jaxscm._schema import Column
 from jaxscm._tree import TreeEnsemble
 
 
@@ -118,24 +120,37 @@ def split(f: Any) -> tuple[Any, Any, Any, tuple[Any, ...]] | None:
     return None
 
 
-def envelope(scms: Sequence[SCM]) -> dict[str, Any]:
-    """Common shapes over all members: trees, embedding, scaling, class count."""
-    trees, tables, classes, scale = [], [], [], False
-    for scm in scms:
-        for col, m in zip(scm.columns, scm.mechanisms, strict=True):
-            parts = split(m.f) if isinstance(m, (Additive, Classifier)) else None
-            if parts is None:
-                continue
-            enc, scaler, core, _ = parts
-            if isinstance(core, TreeEnsemble):
-                trees.append((core.feature.shape[0], core.feature.shape[1], core.depth))
-            if enc is not None:
-                tables.extend(jnp.shape(t) for t in enc.tables)
-            scale = scale or scaler is not None
-            if isinstance(m, Classifier):
-                classes.append(max(col.n_categories, 2))
+def envelope(nodes: Sequence[tuple[Column, Any]]) -> dict[str, Any]:
+    """Common shapes for mechanisms that may share a group: trees (count, nodes,
+    depth; separately for additive and classifier mechanisms), embedding
+    (categories, width), scaling, class count.
+
+    `stack` calls this per position, so a large tree ensemble at one position does
+    not pad the small ones elsewhere. Trees are padded in node count and depth
+    only, per (mechanism kind, tree count): a padded tree would still cost an
+    iteration of the evaluation's loop over trees.
+    """
+    trees: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
+    tables, classes, scale = [], [], False
+    for col, m in nodes:
+        parts = split(m.f) if isinstance(m, (Additive, Classifier)) else None
+        if parts is None:
+            continue
+        enc, scaler, core, _ = parts
+        if isinstance(core, TreeEnsemble):
+            t, nodes_per_tree = core.feature.shape
+            shape = (t, nodes_per_tree, core.depth)
+            trees.setdefault((type(m).__name__, t), []).append(shape)
+        if enc is not None:
+            tables.extend(jnp.shape(t) for t in enc.tables)
+        scale = scale or scaler is not None
+        if isinstance(m, Classifier):
+            classes.append(max(col.n_categories, 2))
     return {
-        "trees": tuple(max(s[i] for s in trees) for i in range(3)) if trees else None,
+        "trees": {
+            kind: tuple(max(s[i] for s in shapes) for i in range(3)) if shapes else None
+            for kind, shapes in trees.items()
+        },
         "embed": (
             (max(t[0] for t in tables), max(t[1] for t in tables)) if tables else None
         ),
@@ -149,22 +164,31 @@ def canonical(mech: Any, p: int, p_max: int, env: dict[str, Any], n_categories: 
     if isinstance(mech, Root):
         dtype = float_dtype(mech)
         zero = Linear(coef=jnp.zeros((p_max,), dtype), intercept=jnp.zeros((), dtype))
-        return Additive(f=_predictor(zero, p_max, p_max, env), noise=mech.noise), p_max
+        f = _predictor(zero, p_max, p_max, env, kind="Additive")
+        return Additive(f=f, noise=mech.noise), p_max
     if isinstance(mech, (Additive, Classifier)) and split(mech.f) is not None:
         if isinstance(mech, Additive):
-            f = _predictor(mech.f, p, p_max, env)
+            f = _predictor(mech.f, p, p_max, env, kind="Additive")
             return (
                 Additive(f=f, noise=mech.noise, link=mech.link, discrete=mech.discrete),
                 p_max,
             )
-        f = _predictor(mech.f, p, p_max, env, n_categories=n_categories)
+        f = _predictor(
+            mech.f, p, p_max, env, kind="Classifier", n_categories=n_categories
+        )
         last = jnp.asarray(n_categories - 1, float_dtype(mech))
         return CodeClassifier(f=f, last=last), p_max
     return mech, p
 
 
 def _predictor(
-    f: Any, p: int, p_max: int, env: dict[str, Any], n_categories: int | None = None
+    f: Any,
+    p: int,
+    p_max: int,
+    env: dict[str, Any],
+    *,
+    kind: str,
+    n_categories: int | None = None,
 ) -> Any:
     enc, scaler, core, post = split(f)  # type: ignore[misc]  # callers checked
     dtype = float_dtype(core)
@@ -199,7 +223,12 @@ def _predictor(
                 np.asarray(scaler.scale),
             )
         pre.append(Standardize(mean=jnp.asarray(mean), scale=jnp.asarray(scale)))
-    core = _move_inputs(core, index, width, env["trees"])
+    trees = (
+        env["trees"][(kind, core.feature.shape[0])]
+        if isinstance(core, TreeEnsemble)
+        else None
+    )
+    core = _move_inputs(core, index, width, trees)
     if n_categories is None:
         steps = (*pre, core, *post)
     else:

@@ -175,7 +175,8 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
                 )
     k, d = len(scms), len(canon)
     p_max = max((len(pa) for scm in scms for pa in scm.parents), default=0)
-    env = envelope(scms)
+    # Shapes are made common per position: only mechanisms there share groups.
+    envs = [envelope([(s.columns[t], s.mechanisms[t]) for s in scms]) for t in range(d)]
 
     order = np.zeros((k, d), np.int32)
     parent_pos = np.zeros((k, d, max(p_max, 1)), np.int32)
@@ -191,7 +192,7 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
             parent_mask[b, t, : len(pa)] = True
             for j in pa:
                 adjacency[b, index[scm.columns[j].name], index[col.name]] = 1
-            row.append(canonical_form(mech, len(pa), p_max, env, col.n_categories))
+            row.append(canonical_form(mech, len(pa), p_max, envs[t], col.n_categories))
         canonical.append(row)
 
     groups: list[tuple[Any, ...]] = []
