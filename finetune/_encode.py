@@ -162,13 +162,15 @@ class TableEncoder:
         return codes.astype(np.int64)
 
     def synthetic_decoder(
-        self, columns: Sequence[Any]
+        self, columns: Sequence[Any], constants: dict[str, float] | None = None
     ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
         """Maps (n, d) samples in an SCM's column order onto (X codes, label codes).
 
         Args:
           columns: the SCM's `jaxscm.Column`s; one of them `is_target`, the others
             named like the features.
+          constants: encoded values of features the SCM leaves out because they are
+            constant in the training rows; synthetic rows get these values.
 
         Returns:
           A function of a (n, d) float array returning (X float32 (n', f), y int64
@@ -185,16 +187,20 @@ class TableEncoder:
                 f"the SCM must mark exactly one target column, found {len(targets)}"
             )
         t = targets[0]
-        missing = [f for f in self.features if f not in names]
+        constants = dict(constants or {})
+        missing = [f for f in self.features if f not in names and f not in constants]
         if missing:
             raise ValueError(
                 f"the SCM has no columns {missing}; fit it on the same table as the "
                 "classifier"
             )
-        pos = np.array([names.index(f) for f in self.features])
+        modelled = [j for j, f in enumerate(self.features) if f in names]
+        pos = np.array([names.index(self.features[j]) for j in modelled], np.int64)
+        fixed = {j: constants[f] for j, f in enumerate(self.features) if f not in names}
         maps: dict[int, np.ndarray] = {}
-        for j, (f, cats) in enumerate(zip(self.features, self.categories, strict=True)):
-            col = columns[pos[j]]
+        for k, j in enumerate(modelled):
+            f, cats = self.features[j], self.categories[j]
+            col = columns[pos[k]]
             if cats and col.kind != "categorical":
                 raise ValueError(
                     f"column {f!r} is categorical in the table but {col.kind} in "
@@ -227,7 +233,10 @@ class TableEncoder:
 
         def decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             x = np.asarray(x)
-            X = x[:, pos].astype(np.float32)
+            X = np.empty((len(x), len(self.features)), np.float32)
+            X[:, modelled] = x[:, pos]
+            for j, v in fixed.items():
+                X[:, j] = v
             for j, m in maps.items():
                 codes = X[:, j]
                 ok = np.isfinite(codes) & (codes >= 0) & (codes < len(m))

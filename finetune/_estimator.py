@@ -353,6 +353,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         import pandas as pd
 
         scm = self.scm
+        constants: dict[str, float] = {}
         if scm is None:
             import jaxscm
 
@@ -370,6 +371,17 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
                 for f, c in zip(enc.features, enc.categories, strict=True)
             }
             kinds[target] = "categorical"
+            # Documented fallback: a feature constant in the training rows carries no
+            # causal information and the SCM front end refuses it; it is left out of
+            # the SCM and synthetic rows get its single (encoded) value.
+            Xtr = enc.transform(frame[list(enc.features)])
+            for j, f in enumerate(enc.features):
+                col = Xtr[:, j]
+                vals = np.unique(col[~np.isnan(col)])
+                if len(vals) <= 1:
+                    constants[f] = float(vals[0]) if len(vals) else float("nan")
+            frame = frame.drop(columns=list(constants))
+            kinds = {k: v for k, v in kinds.items() if k not in constants}
             opts = dict(self.scm_options or {})
             opts.setdefault("progress", bool(self.verbose))
             try:
@@ -389,7 +401,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
                     "for plain fine-tuning"
                 ) from err
         try:
-            decode = enc.synthetic_decoder(scm.columns)
+            decode = enc.synthetic_decoder(scm.columns, constants)
         except ValueError as err:
             raise ValueError(
                 f"the SCM ensemble cannot generate this table: {err}; use "

@@ -191,3 +191,26 @@ def test_estimator__sklearn_check_estimator():
     failed = [(r["check_name"], r["exception"]) for r in res if r["status"] == "failed"]
     assert failed == []
     assert len(res) > 40
+
+
+def test_encoder__constant_features_left_out_of_the_scm_are_filled(data):
+    from finetune._encode import TableEncoder
+
+    X, y, ens = data
+    Xk = X.assign(kind="same")
+    enc = TableEncoder.fit(Xk, y)
+    decode = enc.synthetic_decoder(ens.columns, {"kind": 0.0})
+    Xs, ys = decode(np.asarray(ens_sample(ens)))
+    assert Xs.shape[1] == 5
+    assert (Xs[:, 4] == 0.0).all()
+    assert set(ys) <= {0, 1}
+    with pytest.raises(ValueError, match=r"no columns \['kind'\]"):
+        enc.synthetic_decoder(ens.columns)
+
+
+def ens_sample(ens):
+    import jax
+
+    import jaxscm
+
+    return jaxscm.sample(jax.random.key(0), ens, 16)[0]
