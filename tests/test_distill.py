@@ -266,6 +266,7 @@ def _members():
     ]
 
 
+@pytest.mark.slow  # four DAGs with boosted trees; the two group tests below are quick
 def test_distill__stack_of_distilled_dags_equals_each_member():
     scms = [distill(m) for m in _members()]
     first = scms[0]
@@ -301,16 +302,16 @@ def test_distill__save_load_round_trip_is_exact(tmp_path):
     assert back.columns == scm.columns
     assert back.parents == scm.parents
     key = jax.random.key(7)
+    # one compiled sampler per structure: the loaded model must reuse it
+    sample = jax.jit(jaxscm.sample, static_argnums=2)
     np.testing.assert_array_equal(
-        np.asarray(jaxscm.sample(key, back, 64)),
-        np.asarray(jaxscm.sample(key, scm, 64)),
+        np.asarray(sample(key, back, 64)), np.asarray(sample(key, scm, 64))
     )
     other = _model([("b", "a"), ("a", "y"), ("c", "b")], {"a": _hgb})
     ens = jaxscm.stack([scm, distill(other, columns=scm.columns)])
     ens_back = jaxscm.load(jaxscm.save(tmp_path / "ensemble", ens))
     np.testing.assert_array_equal(
-        np.asarray(jaxscm.sample(key, ens_back, 32)),
-        np.asarray(jaxscm.sample(key, ens, 32)),
+        np.asarray(sample(key, ens_back, 32)), np.asarray(sample(key, ens, 32))
     )
 
 
