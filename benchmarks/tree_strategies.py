@@ -174,10 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=100_000)
     args = p.parse_args(argv)
     for est, strategies in (
-        (HistGradientBoostingRegressor(random_state=0), ("gather", "packed")),
+        (HistGradientBoostingRegressor(random_state=0), ("gather", "while", "packed")),
+        (RandomForestRegressor(random_state=0), ("gather", "while")),
         (
             RandomForestRegressor(max_depth=8, random_state=0),
-            ("gather", "packed", "ptt"),
+            ("gather", "while", "packed", "ptt"),
         ),
     ):
         r = bench(est, args.rows, strategies)

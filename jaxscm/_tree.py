@@ -11,10 +11,11 @@ self-looping leaves.
 How the loop runs (measured by `benchmarks/tree_strategies.py` and the throughput
 benchmark, 2-core CPU): on CPU the trees run one after another (`lax.map`) and each
 tree's loop stops as soon as all rows sit on leaves (a `while_loop` bounded by
-`depth`), so a tree costs its own depth, not the deepest tree's: 2.1x faster than
-running every tree for `depth` steps on sklearn's default HistGradientBoosting
-(trees of 31 leaves up to 22 deep) and 1.5x on a full-depth RandomForest; 0.8x on a
-depth-limited forest of balanced trees. On accelerators (not measured here) the
+`depth`), so a tree costs its own depth, not the deepest tree's. Against running
+every tree for `depth` steps (vmapped): 2.1x on sklearn's default
+HistGradientBoosting (trees of 31 leaves up to 22 deep), 1.7x on a full-depth
+RandomForest, 1.4x on a depth-8 forest (one run; an earlier run under heavier load
+gave 0.8x on the depth-8 forest). On accelerators (not measured here) the
 trees are vmapped and every tree runs `depth` steps, since serialising trees there
 costs kernel launches. Both reach the same leaves. Perfect-tree traversal and packed
 node tables were slower on CPU; Hummingbird's GEMM costs O(internal nodes x leaves)
