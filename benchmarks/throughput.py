@@ -15,6 +15,16 @@ method samples *the same fitted model*:
 * rooflines: the time to *write* an (n, d) float32 array (memory bandwidth), and to
   draw (n, d) standard normals with each JAX PRNG (threefry, rbg, unsafe_rbg).
 
+PRNG choice (the user picks it through the key, e.g. `jax.random.key(0, impl="rbg")`;
+`jaxscm.sample` accepts any): threefry (JAX's default) is the reproducible one - the
+same key gives the same rows on every backend and JAX version that keeps the
+threefry definition, and a sharded run equals the single-device run
+(`jaxscm.sample_sharded`). ``rbg`` and ``unsafe_rbg`` use XLA's RngBitGenerator: fast
+on TPUs (and GPUs), but their streams may change with the backend, XLA version or
+sharding, and ``unsafe_rbg`` derives split/fold_in keys with weaker guarantees. On the
+2-core CPU measured here they were *not* faster than threefry (see the roofline table),
+so threefry stays the default everywhere.
+
 Timings exclude compilation (reported separately: first call minus a steady call)
 and end with `block_until_ready`. A method's n grid stops where the next size would
 take longer than ``--budget`` seconds (or exceed the memory cap); the caps are in
