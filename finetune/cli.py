@@ -22,10 +22,22 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("finetune._cli_demo", "run the main job offline on the embedded defaults"),
     "bench": ("finetune._cli_bench", "run a benchmark: throughput [--quick]"),
-    "fit-scm": ("finetune._cli_fit_scm", "fit an SCM ensemble to a table (CSV/Parquet)"),
-    "sample": ("finetune._cli_sample", "draw rows from a fitted model directory to CSV/Parquet"),
-    "pretrain": ("finetune._cli_pretrain", "pre-train the default checkpoint on the SCM prior"),
-    "finetune": ("finetune._cli_finetune", "fine-tune the TFM on a CSV with CausalMixFT"),
+    "fit-scm": (
+        "finetune._cli_fit_scm",
+        "fit an SCM ensemble to a table (CSV/Parquet)",
+    ),
+    "sample": (
+        "finetune._cli_sample",
+        "draw rows from a fitted model directory to CSV/Parquet",
+    ),
+    "pretrain": (
+        "finetune._cli_pretrain",
+        "pre-train the default checkpoint on the SCM prior",
+    ),
+    "finetune": (
+        "finetune._cli_finetune",
+        "fine-tune the TFM on a CSV with CausalMixFT",
+    ),
 }
 
 

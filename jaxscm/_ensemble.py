@@ -71,12 +71,15 @@ class Ensemble:
         k, d = jnp.shape(self.group)
         if d != len(self.columns) or len(self.groups) != d or len(self.n_inputs) != d:
             raise ValueError(
-                f"Ensemble: {len(self.columns)} columns but group table {jnp.shape(self.group)}, "
+                f"Ensemble: {len(self.columns)} columns but group table "
+                f"{jnp.shape(self.group)}, "
                 f"{len(self.groups)} positions"
             )
         order = np.asarray(self.order)
         if order.shape != (k, d) or not (np.sort(order, axis=1) == np.arange(d)).all():
-            raise ValueError("Ensemble.order must hold a permutation of the columns per member")
+            raise ValueError(
+                "Ensemble.order must hold a permutation of the columns per member"
+            )
         ppos, pmask = np.asarray(self.parent_pos), np.asarray(self.parent_mask)
         if ppos.shape[:2] != (k, d) or pmask.shape != ppos.shape:
             raise ValueError("Ensemble.parent_pos/parent_mask have inconsistent shapes")
@@ -86,19 +89,22 @@ class Ensemble:
             b, t, _ = np.argwhere(bad)[0]
             name = self.columns[int(order[b, t])].name
             raise ValueError(
-                f"Ensemble member {b}, column {name!r}: a parent does not precede it in "
-                f"the member's order, so the graph would be cyclic"
+                f"Ensemble member {b}, column {name!r}: a parent does not precede it "
+                f"in the member's order, so the graph would be cyclic"
             )
         group = np.asarray(self.group)
         for t in range(d):
             if len(self.n_inputs[t]) != len(self.groups[t]):
-                raise ValueError(f"Ensemble position {t}: n_inputs does not match the groups")
+                raise ValueError(
+                    f"Ensemble position {t}: n_inputs does not match the groups"
+                )
             if group[:, t].min() < 0 or group[:, t].max() >= len(self.groups[t]):
                 raise ValueError(f"Ensemble position {t}: group index out of range")
             for g in self.groups[t]:
                 if any(jnp.shape(x)[:1] != (k,) for x in jax.tree.leaves(g)):
                     raise ValueError(
-                        f"Ensemble position {t}: a group lacks the leading member axis {k}"
+                        f"Ensemble position {t}: a group lacks the leading member "
+                        f"axis {k}"
                     )
         try:
             jax.eval_shape(lambda e: ensemble_sample(jax.random.key(0), e, 2), self)
@@ -165,13 +171,14 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
             missing = sorted(set(index) - set(scm.nodes))
             extra = sorted(set(scm.nodes) - set(index))
             raise ValueError(
-                f"member {b} has different columns: missing {missing}, unexpected {extra}"
+                f"member {b} has different columns: missing {missing}, "
+                f"unexpected {extra}"
             )
         for col in scm.columns:
             if col != canon[index[col.name]]:
                 raise ValueError(
-                    f"member {b}, column {col.name!r}: {col} differs from the canonical "
-                    f"{canon[index[col.name]]}"
+                    f"member {b}, column {col.name!r}: {col} differs from the "
+                    f"canonical {canon[index[col.name]]}"
                 )
     k, d = len(scms), len(canon)
     p_max = max((len(pa) for scm in scms for pa in scm.parents), default=0)
@@ -204,7 +211,11 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
         for b in range(k):
             mech, p = canonical[b][t]
             leaves, treedef = jax.tree.flatten(mech)
-            key = (treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves), p)
+            key = (
+                treedef,
+                tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves),
+                p,
+            )
             if key not in keys:
                 keys.append(key)
                 members.append([])
@@ -213,8 +224,10 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
             group[b, t] = g
         stacked = []
         for g, bs in enumerate(members):
-            rows = [canonical[b][t][0] if group[b, t] == g else canonical[bs[0]][t][0]
-                    for b in range(k)]
+            rows = [
+                canonical[b][t][0] if group[b, t] == g else canonical[bs[0]][t][0]
+                for b in range(k)
+            ]
             stacked.append(jax.tree.map(lambda *xs: jnp.stack(xs), *rows))
         groups.append(tuple(stacked))
         n_inputs.append(tuple(key[2] for key in keys))
@@ -243,7 +256,10 @@ def _member_noise(ens: Ensemble, key: jax.Array, b: jax.Array, n: int) -> jax.Ar
     cols = [
         _select(
             ens.group[t],
-            [g.sample_noise(jax.random.fold_in(key, ens.order[t]), n) for g in ens.groups[t]],
+            [
+                g.sample_noise(jax.random.fold_in(key, ens.order[t]), n)
+                for g in ens.groups[t]
+            ],
         )
         for t in range(len(ens.columns))
     ]
@@ -261,7 +277,9 @@ def _member_propagate(ens: Ensemble, noise: jax.Array) -> jax.Array:
         for g, mech in enumerate(ens.groups[t]):
             p = ens.n_inputs[t][g]
             if p:
-                pa = jnp.where(ens.parent_mask[None, t, :p], x[:, ens.parent_pos[t, :p]], 0.0)
+                pa = jnp.where(
+                    ens.parent_mask[None, t, :p], x[:, ens.parent_pos[t, :p]], 0.0
+                )
             else:
                 pa = jnp.zeros((n, 0), noise.dtype)
             outs.append(mech.apply(pa.astype(noise.dtype), noise_pos[:, t]))
@@ -269,13 +287,17 @@ def _member_propagate(ens: Ensemble, noise: jax.Array) -> jax.Array:
     return x[:, jnp.argsort(ens.order)]
 
 
-def ensemble_sample_noise(key: jax.Array, ens: Ensemble, n: int) -> Float[Array, "k n d"]:
+def ensemble_sample_noise(
+    key: jax.Array, ens: Ensemble, n: int
+) -> Float[Array, "k n d"]:
     """Every member's noise, (k, n, d) in canonical column order."""
     members = jnp.arange(ens.n_members)
     return jax.vmap(lambda e, b: _member_noise(e, key, b, n))(ens, members)
 
 
-def ensemble_propagate(ens: Ensemble, noise: Float[Array, "k n d"]) -> Float[Array, "k n d"]:
+def ensemble_propagate(
+    ens: Ensemble, noise: Float[Array, "k n d"]
+) -> Float[Array, "k n d"]:
     """Pushes (k, n, d) canonical-order noise through every member."""
     return jax.vmap(_member_propagate)(ens, noise)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-
 import json
 import os
 import tempfile
@@ -31,9 +30,11 @@ FORMAT = "jaxscm"
 FORMAT_VERSION = 1
 _META_KEY = "__jaxscm__"
 
+
 class FormatError(ValueError):
     """A model file that is not a valid jaxscm file: corrupted, truncated, tampered
     with, or written by an incompatible version."""
+
 
 def save(path: str | os.PathLike[str], model: Any) -> Path:
     """Writes a model (an `SCM`, an ensemble, or any registered jaxscm PyTree).
@@ -84,6 +85,7 @@ def save(path: str | os.PathLike[str], model: Any) -> Path:
         raise
     return path
 
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -107,7 +109,8 @@ def load(path: str | os.PathLike[str]) -> Any:
     Examples:
       >>> import jax, tempfile, os
       >>> from jaxscm import random_scm
-      >>> p = save(os.path.join(tempfile.mkdtemp(), "m"), random_scm(jax.random.key(0), 3))
+      >>> scm = random_scm(jax.random.key(0), 3)
+      >>> p = save(os.path.join(tempfile.mkdtemp(), "m"), scm)
       >>> load(p).nodes
       ('x0', 'x1', 'x2')
     """
@@ -120,20 +123,26 @@ def load(path: str | os.PathLike[str]) -> Any:
             contents = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
         raise FormatError(
-            f"{path} is not a readable jaxscm model file (corrupted or truncated?): {err}"
+            f"{path} is not a readable jaxscm model file "
+            f"(corrupted or truncated?): {err}"
         ) from err
     if _META_KEY not in contents:
-        raise FormatError(f"{path} has no {_META_KEY} metadata: not a jaxscm model file")
+        raise FormatError(
+            f"{path} has no {_META_KEY} metadata: not a jaxscm model file"
+        )
     try:
         meta = json.loads(contents.pop(_META_KEY).tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise FormatError(f"{path}: metadata is not valid JSON: {err}") from err
     if meta.get("format") != FORMAT:
-        raise FormatError(f"{path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
+        raise FormatError(
+            f"{path}: format is {meta.get('format')!r}, expected {FORMAT!r}"
+        )
     if meta.get("version") != FORMAT_VERSION:
         raise FormatError(
-            f"{path}: format version {meta.get('version')!r} is not supported by this "
-            f"jaxscm (reads version {FORMAT_VERSION}); re-save it with a matching version"
+            f"{path}: format version {meta.get('version')!r} is not supported by "
+            f"this jaxscm (reads version {FORMAT_VERSION}); re-save it with a "
+            f"matching version"
         )
     described = meta.get("arrays", {})
     if set(described) != set(contents):
@@ -157,8 +166,10 @@ def load(path: str | os.PathLike[str]) -> Any:
     except (ValueError, TypeError, KeyError) as err:
         raise FormatError(f"{path}: describes an invalid model: {err}") from err
 
+
 def _sha(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
 
 def _encode(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
     if type(obj).__name__ in REGISTRY and REGISTRY[type(obj).__name__] is type(obj):
@@ -180,7 +191,10 @@ def _encode(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
             raise TypeError(f"cannot save object array at {prefix}")
         arrays[prefix] = arr
         return {"array": prefix}
-    raise TypeError(f"cannot save a {type(obj).__name__} at {prefix}: not a jaxscm type")
+    raise TypeError(
+        f"cannot save a {type(obj).__name__} at {prefix}: not a jaxscm type"
+    )
+
 
 def _encode_static(value: Any) -> Any:
     if isinstance(value, Column):
@@ -189,7 +203,10 @@ def _encode_static(value: Any) -> Any:
         return {"seq": [_encode_static(v) for v in value]}
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    raise TypeError(f"cannot save static value {value!r} of type {type(value).__name__}")
+    raise TypeError(
+        f"cannot save static value {value!r} of type {type(value).__name__}"
+    )
+
 
 def _decode_static(value: Any) -> Any:
     if isinstance(value, dict):
@@ -199,6 +216,7 @@ def _decode_static(value: Any) -> Any:
             return tuple(_decode_static(v) for v in value["seq"])
         raise FormatError(f"unknown static entry {sorted(value)}")
     return value
+
 
 def _decode(node: Any, arrays: dict[str, np.ndarray], *, batched: bool = False) -> Any:
     if node is None:
@@ -213,7 +231,8 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], *, batched: bool = False) 
         cls = REGISTRY.get(node["type"])
         if cls is None:
             raise FormatError(
-                f"unknown model class {node['type']!r}; this jaxscm knows {sorted(REGISTRY)}"
+                f"unknown model class {node['type']!r}; this jaxscm knows "
+                f"{sorted(REGISTRY)}"
             )
         # Fields a class lists in `_batched_fields` hold mechanisms stacked along a
         # leading member axis: single-instance constructors would reject their shapes,
@@ -236,4 +255,3 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], *, batched: bool = False) 
             return obj
         return cls(**kwargs)
     raise FormatError(f"unexpected entry with keys {sorted(node)} in the model tree")
-

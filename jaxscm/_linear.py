@@ -26,23 +26,27 @@ class Linear:
       [1.5]
     """
 
-    coef: Float[Array, "p *k"]
+    coef: Float[Array, " p *k"]
     intercept: Float[Array, "*k"]
     output: str = static(default="identity")
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUTS:
-            raise ValueError(f"Linear.output must be one of {OUTPUTS}, got {self.output!r}")
+            raise ValueError(
+                f"Linear.output must be one of {OUTPUTS}, got {self.output!r}"
+            )
 
     @property
     def n_inputs(self) -> int:
         """Number of parent columns this predictor takes."""
         return int(jnp.shape(self.coef)[0])
 
-    def __call__(self, x: Float[Array, "n p"]) -> Float[Array, "n *k"]:
+    def __call__(self, x: Float[Array, "n p"]) -> Float[Array, " n *k"]:
         """Evaluates the predictor on parent values `x`."""
         if self.n_inputs == 0:
-            z = jnp.broadcast_to(self.intercept, (x.shape[0], *jnp.shape(self.intercept)))
+            z = jnp.broadcast_to(
+                self.intercept, (x.shape[0], *jnp.shape(self.intercept))
+            )
         else:
             z = x @ self.coef + self.intercept[None, ...]
         return finish(z, self.output)

@@ -48,7 +48,9 @@ class Root:
         """Draws the node's values."""
         return self.noise.sample(key, n)
 
-    def apply(self, parents: Float[Array, "n p"], noise: Float[Array, " n"]) -> Float[Array, " n"]:
+    def apply(
+        self, parents: Float[Array, "n p"], noise: Float[Array, " n"]
+    ) -> Float[Array, " n"]:
         """Returns the noise unchanged."""
         del parents
         return noise
@@ -58,8 +60,9 @@ class Root:
 class Additive:
     """An additive-noise model, optionally post-nonlinear or discrete.
 
-    `y = link(f(parents) + noise)`; with `discrete=True`, `y = round(f(parents)) + noise`
-    (DoWhy's `DiscreteAdditiveNoiseModel`, integer-valued noise).
+    `y = link(f(parents) + noise)`; with `discrete=True`,
+    `y = round(f(parents)) + noise` (DoWhy's `DiscreteAdditiveNoiseModel`,
+    integer-valued noise).
 
     Attributes:
       f: a predictor with a scalar output (`Linear`, `MLP`, `TreeEnsemble`, ...).
@@ -88,15 +91,22 @@ class Additive:
         """Draws the additive noise."""
         return self.noise.sample(key, n)
 
-    def apply(self, parents: Float[Array, "n p"], noise: Float[Array, " n"]) -> Float[Array, " n"]:
+    def apply(
+        self, parents: Float[Array, "n p"], noise: Float[Array, " n"]
+    ) -> Float[Array, " n"]:
         """Computes the node from its parents and noise."""
         pred = self.f(parents)
         if self.discrete:
             pred = jnp.round(pred)
         return apply_link(pred + noise, self.link)
 
-    def abduct(self, parents: Float[Array, "n p"], y: Float[Array, " n"]) -> Float[Array, " n"]:
-        """Recovers the noise that produced `y` (the model is invertible in its noise)."""
+    def abduct(
+        self, parents: Float[Array, "n p"], y: Float[Array, " n"]
+    ) -> Float[Array, " n"]:
+        """Recovers the noise that produced `y`.
+
+        The model is invertible in its noise.
+        """
         pred = self.f(parents)
         if self.discrete:
             pred = jnp.round(pred)
@@ -114,8 +124,8 @@ class Classifier:
     Examples:
       >>> import jax.numpy as jnp
       >>> from jaxscm import Linear
-      >>> m = Classifier(f=Linear(jnp.zeros((1, 3)), jnp.log(jnp.array([0.2, 0.3, 0.5])),
-      ...                         output="softmax"))
+      >>> logp = jnp.log(jnp.array([0.2, 0.3, 0.5]))
+      >>> m = Classifier(f=Linear(jnp.zeros((1, 3)), logp, output="softmax"))
       >>> m.apply(jnp.zeros((3, 1)), jnp.array([0.1, 0.4, 0.9])).tolist()
       [0.0, 1.0, 2.0]
     """
@@ -130,7 +140,9 @@ class Classifier:
         """Class probabilities given the parents."""
         return self.f(parents)
 
-    def apply(self, parents: Float[Array, "n p"], noise: Float[Array, " n"]) -> Float[Array, " n"]:
+    def apply(
+        self, parents: Float[Array, "n p"], noise: Float[Array, " n"]
+    ) -> Float[Array, " n"]:
         """Inverse-CDF draw of the class code."""
         p = self.f(parents)
         cdf = jnp.cumsum(p, axis=-1)
@@ -158,7 +170,9 @@ class Constant:
         del key
         return jnp.zeros((n,), jnp.result_type(self.value))
 
-    def apply(self, parents: Float[Array, "n p"], noise: Float[Array, " n"]) -> Float[Array, " n"]:
+    def apply(
+        self, parents: Float[Array, "n p"], noise: Float[Array, " n"]
+    ) -> Float[Array, " n"]:
         """The constant, broadcast to the rows."""
         del parents
         return jnp.broadcast_to(self.value, noise.shape).astype(noise.dtype)

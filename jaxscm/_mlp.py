@@ -47,19 +47,24 @@ class MLP:
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
             raise ValueError(
-                f"MLP.activation must be one of {tuple(ACTIVATIONS)}, got {self.activation!r}"
+                f"MLP.activation must be one of {tuple(ACTIVATIONS)}, "
+                f"got {self.activation!r}"
             )
         if self.output not in OUTPUTS:
-            raise ValueError(f"MLP.output must be one of {OUTPUTS}, got {self.output!r}")
+            raise ValueError(
+                f"MLP.output must be one of {OUTPUTS}, got {self.output!r}"
+            )
         if len(self.weights) != len(self.biases) or not self.weights:
-            raise ValueError("MLP needs one bias per weight matrix and at least one layer")
+            raise ValueError(
+                "MLP needs one bias per weight matrix and at least one layer"
+            )
 
     @property
     def n_inputs(self) -> int:
         """Number of parent columns this predictor takes."""
         return int(jnp.shape(self.weights[0])[0])
 
-    def __call__(self, x: Float[Array, "n p"]) -> Float[Array, "n *k"]:
+    def __call__(self, x: Float[Array, "n p"]) -> Float[Array, " n *k"]:
         """Evaluates the network on parent values `x`."""
         act = ACTIVATIONS[self.activation]
         h = x

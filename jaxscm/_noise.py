@@ -77,7 +77,9 @@ class Parametric:
 
     Examples:
       >>> import jax, jax.numpy as jnp
-      >>> g = Parametric(shapes=(), loc=jnp.array(0.0), scale=jnp.array(2.0), family="norm")
+      >>> g = Parametric(
+      ...     shapes=(), loc=jnp.array(0.0), scale=jnp.array(2.0), family="norm"
+      ... )
       >>> g.sample(jax.random.key(0), 3).shape
       (3,)
     """
@@ -114,5 +116,8 @@ def gaussian(scale: float = 1.0, loc: float = 0.0, *, dtype=jnp.float32) -> Para
       2.0
     """
     return Parametric(
-        shapes=(), loc=jnp.asarray(loc, dtype), scale=jnp.asarray(scale, dtype), family="norm"
+        shapes=(),
+        loc=jnp.asarray(loc, dtype),
+        scale=jnp.asarray(scale, dtype),
+        family="norm",
     )

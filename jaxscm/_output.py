@@ -12,7 +12,7 @@ Output = Literal["identity", "sigmoid", "softmax"]
 OUTPUTS = ("identity", "sigmoid", "softmax")
 
 
-def finish(z: Float[Array, "..."], output: str) -> Float[Array, "..."]:
+def finish(z: Float[Array, ...], output: str) -> Float[Array, ...]:
     """Maps raw predictor values to the predictor's output.
 
     "identity" returns `z` ((n,) for a regressor, (n, k) for a predictor that already

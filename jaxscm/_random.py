@@ -93,13 +93,17 @@ def random_scm(
             pa = np.sort(rng.choice(pa, size=max_parents, replace=False))
         parents.append(tuple(int(j) for j in pa))
     cat_rng = np.random.default_rng(np.asarray(jax.random.key_data(k_cat)).ravel())
-    categorical = set(cat_rng.choice(n_free, size=n_categorical, replace=False).tolist())
+    categorical = set(
+        cat_rng.choice(n_free, size=n_categorical, replace=False).tolist()
+    )
     if target:
         categorical.add(n_nodes - 1)
         # a target without parents carries no signal; give it up to 3 earlier nodes
         if not parents[-1] and n_nodes > 1:
             k = min(3, n_nodes - 1)
-            parents[-1] = tuple(sorted(rng.choice(n_nodes - 1, size=k, replace=False).tolist()))
+            parents[-1] = tuple(
+                sorted(rng.choice(n_nodes - 1, size=k, replace=False).tolist())
+            )
 
     families = ("linear", "mlp", "tree")
     columns: list[Column] = []
@@ -113,7 +117,9 @@ def random_scm(
         if i in categorical:
             labels = tuple(f"c{c}" for c in range(n_classes))
             columns.append(Column(name, "categorical", labels, is_target=is_target))
-            coef = jax.random.normal(k_f, (p, n_classes), dtype) * (2.0 / max(p, 1) ** 0.5)
+            coef = jax.random.normal(k_f, (p, n_classes), dtype) * (
+                2.0 / max(p, 1) ** 0.5
+            )
             bias = jax.random.normal(k_n, (n_classes,), dtype) * 0.5
             mechanisms.append(Classifier(Linear(coef, bias, output="softmax")))
             continue
@@ -129,14 +135,18 @@ def random_scm(
             mechanisms.append(Additive(_mlp(k_f, p, hidden, dtype), eps))
         else:
             mechanisms.append(Additive(_trees(k_f, p, n_trees, tree_depth, dtype), eps))
-    return SCM(mechanisms=tuple(mechanisms), columns=tuple(columns), parents=tuple(parents))
+    return SCM(
+        mechanisms=tuple(mechanisms), columns=tuple(columns), parents=tuple(parents)
+    )
 
 
 def _noise(key: jax.Array, family: str, dtype: jnp.dtype):
     k_scale, k_vals = jax.random.split(key)
     scale = jax.random.uniform(k_scale, (), dtype, 0.3, 1.0)
     if family == "gaussian":
-        return Parametric(shapes=(), loc=jnp.zeros((), dtype), scale=scale, family="norm")
+        return Parametric(
+            shapes=(), loc=jnp.zeros((), dtype), scale=scale, family="norm"
+        )
     # skewed, heavy-ish tailed residuals, as fitted empirical noise tends to be
     z = jax.random.normal(k_vals, (256,), dtype)
     return Empirical(values=scale * (jnp.exp(0.5 * z) - jnp.exp(0.125).astype(dtype)))
@@ -152,11 +162,15 @@ def _mlp(key: jax.Array, p: int, hidden: int, dtype: jnp.dtype) -> MLP:
     k1, k2, k3 = jax.random.split(key, 3)
     w1 = jax.random.normal(k1, (p, hidden), dtype) / jnp.sqrt(jnp.asarray(p, dtype))
     b1 = jax.random.normal(k2, (hidden,), dtype) * 0.5
-    w2 = jax.random.normal(k3, (hidden, 1), dtype) / jnp.sqrt(jnp.asarray(hidden, dtype))
+    w2 = jax.random.normal(k3, (hidden, 1), dtype) / jnp.sqrt(
+        jnp.asarray(hidden, dtype)
+    )
     return MLP(weights=(w1, w2), biases=(b1, jnp.zeros((1,), dtype)), activation="tanh")
 
 
-def _trees(key: jax.Array, p: int, n_trees: int, depth: int, dtype: jnp.dtype) -> TreeEnsemble:
+def _trees(
+    key: jax.Array, p: int, n_trees: int, depth: int, dtype: jnp.dtype
+) -> TreeEnsemble:
     # Complete binary trees: internal nodes 0..2^depth-2 with children 2i+1, 2i+2;
     # leaves point to themselves.
     m = 2 ** (depth + 1) - 1

@@ -48,7 +48,9 @@ def sample_noise(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*
     return jnp.stack(cols, axis=1)
 
 
-def propagate(scm: SCM | Ensemble, noise: Float[Array, "*k n d"]) -> Float[Array, "*k n d"]:
+def propagate(
+    scm: SCM | Ensemble, noise: Float[Array, "*k n d"]
+) -> Float[Array, "*k n d"]:
     """Pushes given noise through the mechanisms in topological order.
 
     Args:
@@ -151,9 +153,15 @@ def do(scm: SCM, interventions: Mapping[str, float | int | str]) -> SCM:
                 )
         mechanisms[i] = Constant(value=jnp.asarray(value, dtype=_dtype_of(scm)))
         parents[i] = ()
-    return SCM(mechanisms=tuple(mechanisms), columns=scm.columns, parents=tuple(parents))
+    return SCM(
+        mechanisms=tuple(mechanisms), columns=scm.columns, parents=tuple(parents)
+    )
 
 
 def _dtype_of(scm: SCM) -> jnp.dtype:
-    leaves = [x for x in jax.tree.leaves(scm) if jnp.issubdtype(jnp.result_type(x), jnp.floating)]
+    leaves = [
+        x
+        for x in jax.tree.leaves(scm)
+        if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+    ]
     return jnp.result_type(leaves[0]) if leaves else jnp.dtype(jnp.float32)

@@ -33,7 +33,9 @@ class Column:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"column name must be a non-empty string, got {self.name!r}")
+            raise ValueError(
+                f"column name must be a non-empty string, got {self.name!r}"
+            )
         if self.kind not in _KINDS:
             raise ValueError(
                 f"column {self.name!r}: kind must be one of {_KINDS}, got {self.kind!r}"
@@ -41,7 +43,8 @@ class Column:
         if self.kind == "categorical":
             if len(self.categories) < 1:
                 raise ValueError(
-                    f"column {self.name!r}: a categorical column needs its category labels"
+                    f"column {self.name!r}: a categorical column needs its "
+                    f"category labels"
                 )
             if len(set(self.categories)) != len(self.categories):
                 raise ValueError(f"column {self.name!r}: duplicate category labels")

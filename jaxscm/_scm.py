@@ -37,7 +37,8 @@ class SCM:
       >>> from jaxscm import Additive, Column, Linear, Root, gaussian, sample
       >>> scm = SCM(
       ...     mechanisms=(Root(gaussian()),
-      ...                 Additive(Linear(jnp.array([2.0]), jnp.array(0.0)), gaussian(0.1))),
+      ...                 Additive(Linear(jnp.array([2.0]), jnp.array(0.0)),
+      ...                          gaussian(0.1))),
       ...     columns=(Column("x"), Column("y")),
       ...     parents=((), (0,)))
       >>> sample(jax.random.key(0), scm, 4).shape
@@ -51,7 +52,9 @@ class SCM:
     def __post_init__(self) -> None:
         object.__setattr__(self, "mechanisms", tuple(self.mechanisms))
         object.__setattr__(self, "columns", tuple(self.columns))
-        object.__setattr__(self, "parents", tuple(tuple(int(j) for j in p) for p in self.parents))
+        object.__setattr__(
+            self, "parents", tuple(tuple(int(j) for j in p) for p in self.parents)
+        )
         d = len(self.columns)
         if len(self.mechanisms) != d or len(self.parents) != d:
             raise ValueError(
@@ -66,7 +69,9 @@ class SCM:
             if col.name in seen:
                 raise ValueError(f"duplicate node name {col.name!r}")
             seen.add(col.name)
-        for i, (col, pa, mech) in enumerate(zip(self.columns, self.parents, self.mechanisms)):
+        for i, (col, pa, mech) in enumerate(
+            zip(self.columns, self.parents, self.mechanisms, strict=False)
+        ):
             _check_node(i, col, pa, mech, self.columns)
 
     @property
@@ -124,7 +129,8 @@ def _check_node(
         raise ValueError(f"{where}: a {type(mech).__name__} mechanism takes no parents")
     if not hasattr(mech, "apply") or not hasattr(mech, "sample_noise"):
         raise TypeError(
-            f"{where}: {type(mech).__name__} is not a mechanism (needs apply and sample_noise)"
+            f"{where}: {type(mech).__name__} is not a mechanism "
+            f"(needs apply and sample_noise)"
         )
     if isinstance(mech, Classifier) and col.kind != "categorical":
         raise ValueError(f"{where}: a Classifier mechanism needs a categorical column")
@@ -138,7 +144,9 @@ def _check_node(
             jax.ShapeDtypeStruct((2,), dtype),
         )
         if isinstance(mech, Classifier):
-            probs = jax.eval_shape(mech.probabilities, jax.ShapeDtypeStruct((2, len(pa)), dtype))
+            probs = jax.eval_shape(
+                mech.probabilities, jax.ShapeDtypeStruct((2, len(pa)), dtype)
+            )
     except Exception as err:  # shape errors surface as various exception types
         raise ValueError(
             f"{where}: mechanism {type(mech).__name__} does not accept {len(pa)} "

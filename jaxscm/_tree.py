@@ -73,7 +73,9 @@ class TreeEnsemble:
 
     def __post_init__(self) -> None:
         if self.aggregation not in ("sum", "mean"):
-            raise ValueError(f"aggregation must be 'sum' or 'mean', got {self.aggregation!r}")
+            raise ValueError(
+                f"aggregation must be 'sum' or 'mean', got {self.aggregation!r}"
+            )
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         shape = jnp.shape(self.feature)
@@ -85,7 +87,8 @@ class TreeEnsemble:
                 )
         if jnp.shape(self.value)[:2] != shape:
             raise ValueError(
-                f"TreeEnsemble.value has shape {jnp.shape(self.value)}, expected {shape} + (k,)"
+                f"TreeEnsemble.value has shape {jnp.shape(self.value)}, "
+                f"expected {shape} + (k,)"
             )
         if self.depth < 0:
             raise ValueError(f"depth must be >= 0, got {self.depth}")
@@ -99,7 +102,11 @@ class TreeEnsemble:
         """Index of the leaf each row reaches in each tree."""
         n = x.shape[0]
         tables = (
-            self.feature, self.threshold, self.left, self.right, self.missing_left
+            self.feature,
+            self.threshold,
+            self.left,
+            self.right,
+            self.missing_left,
         )
 
         def step(node, feature, threshold, left, right, missing_left):
@@ -134,7 +141,7 @@ class TreeEnsemble:
 
         return jax.vmap(fixed_depth)(*tables)
 
-    def __call__(self, x: Float[Array, "n p"]) -> Float[Array, "n *k"]:
+    def __call__(self, x: Float[Array, "n p"]) -> Float[Array, " n *k"]:
         """Evaluates the ensemble on parent values `x`."""
         leaf = self.leaves(x)  # (t, n)
         per_tree = jax.vmap(lambda v, i: v[i])(self.value, leaf)  # (t, n, k)

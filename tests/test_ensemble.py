@@ -15,7 +15,9 @@ def _members():
     # same five columns, different DAGs and families; x3 categorical in every member
     out = []
     for i, fam in enumerate(["linear", "mlp", "tree", "mixed"]):
-        scm = random_scm(jax.random.key(i), 5, mechanism=fam, noise="mixed", edge_prob=0.5)
+        scm = random_scm(
+            jax.random.key(i), 5, mechanism=fam, noise="mixed", edge_prob=0.5
+        )
         out.append(scm)
     return out
 
@@ -33,7 +35,10 @@ def test_stack__each_member_equals_its_own_static_model():
     for b, scm in enumerate(members):
         want = jaxscm.propagate(scm, _member_view(ens, scm, noise[b]))
         np.testing.assert_allclose(
-            np.asarray(_member_view(ens, scm, x[b])), np.asarray(want), rtol=1e-6, atol=1e-6
+            np.asarray(_member_view(ens, scm, x[b])),
+            np.asarray(want),
+            rtol=1e-6,
+            atol=1e-6,
         )
 
 
@@ -48,7 +53,8 @@ def test_stack__sample_is_jit_stable_and_key_dependent():
 
 def test_stack__categorical_columns_and_canonical_order():
     members = [
-        random_scm(jax.random.key(i), 4, n_categorical=0, target=True, n_classes=3) for i in range(3)
+        random_scm(jax.random.key(i), 4, n_categorical=0, target=True, n_classes=3)
+        for i in range(3)
     ]
     order = tuple(reversed(members[0].columns))
     ens = stack(members, columns=order)
@@ -62,7 +68,10 @@ def test_stack__categorical_columns_and_canonical_order():
 def test_stack__mismatched_columns_are_refused():
     a = random_scm(jax.random.key(0), 3)
     b = random_scm(jax.random.key(1), 4)
-    with pytest.raises(ValueError, match=r"member 1 has different columns: missing \[\], unexpected \['x3'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"member 1 has different columns: missing \[\], unexpected \['x3'\]",
+    ):
         stack([a, b])
     c = random_scm(jax.random.key(2), 3, n_categorical=1)
     with pytest.raises(ValueError, match="member 1, column"):
@@ -74,4 +83,5 @@ def test_stack__mismatched_columns_are_refused():
 def test_stack__canonical_column_type_is_preserved():
     ens = stack(_members())
     assert all(isinstance(c, Column) for c in ens.columns)
-    assert ens.n_members == 4 and ens.n_nodes == 5
+    assert ens.n_members == 4
+    assert ens.n_nodes == 5

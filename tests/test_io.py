@@ -17,7 +17,7 @@ def _leaves_equal(a, b) -> None:
     la, ta = jax.tree.flatten(a)
     lb, tb = jax.tree.flatten(b)
     assert ta == tb
-    for x, y in zip(la, lb):
+    for x, y in zip(la, lb, strict=False):
         assert x.dtype == y.dtype
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
@@ -25,18 +25,31 @@ def _leaves_equal(a, b) -> None:
 @pytest.mark.parametrize("mechanism", ["linear", "mlp", "tree", "mixed"])
 def test_save_load__round_trip_is_exact(tmp_path, mechanism):
     scm = random_scm(
-        jax.random.key(0), 7, mechanism=mechanism, noise="mixed", n_categorical=2, target=True
+        jax.random.key(0),
+        7,
+        mechanism=mechanism,
+        noise="mixed",
+        n_categorical=2,
+        target=True,
     )
     path = save(tmp_path / "model.npz", scm)
     back = load(path)
     _leaves_equal(scm, back)
-    assert back.columns == scm.columns and back.parents == scm.parents
+    assert back.columns == scm.columns
+    assert back.parents == scm.parents
     key = jax.random.key(1)
-    np.testing.assert_array_equal(np.asarray(sample(key, back, 50)), np.asarray(sample(key, scm, 50)))
+    np.testing.assert_array_equal(
+        np.asarray(sample(key, back, 50)), np.asarray(sample(key, scm, 50))
+    )
 
 
 def test_save_load__ensemble_round_trip_is_exact(tmp_path):
-    ens = stack([random_scm(jax.random.key(i), 5, mechanism=m) for i, m in enumerate(["linear", "tree"])])
+    ens = stack(
+        [
+            random_scm(jax.random.key(i), 5, mechanism=m)
+            for i, m in enumerate(["linear", "tree"])
+        ]
+    )
     back = load(save(tmp_path / "ens", ens))
     _leaves_equal(ens, back)
     assert isinstance(back, jaxscm.Ensemble)
@@ -166,7 +179,9 @@ def test_load__feature_maps_load_in_a_fresh_process(tmp_path):
 
     f = Pipeline(
         steps=(
-            Standardize(mean=np.zeros(1, np.float32), scale=np.full(1, 2.0, np.float32)),
+            Standardize(
+                mean=np.zeros(1, np.float32), scale=np.full(1, 2.0, np.float32)
+            ),
             Linear(coef=np.ones(1, np.float32), intercept=np.zeros((), np.float32)),
         )
     )
@@ -176,7 +191,9 @@ def test_load__feature_maps_load_in_a_fresh_process(tmp_path):
         parents=((), (0,)),
     )
     save(tmp_path / "m.npz", scm)
-    code = f"import jaxscm; print(type(jaxscm.load({str(tmp_path / 'm.npz')!r})).__name__)"
+    code = (
+        f"import jaxscm; print(type(jaxscm.load({str(tmp_path / 'm.npz')!r})).__name__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "SCM"

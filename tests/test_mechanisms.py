@@ -44,7 +44,9 @@ def _hand_tree() -> TreeEnsemble:
         left=jnp.asarray([[1, 3, 2, 3, 4], [0, 1, 2, 3, 4]], jnp.int32),
         right=jnp.asarray([[2, 4, 2, 3, 4], [0, 1, 2, 3, 4]], jnp.int32),
         missing_left=jnp.asarray([[True, False, True, True, True]] + [[True] * 5]),
-        value=jnp.asarray([[0, 0, 10.0, 1.0, 2.0], [0.25, 0, 0, 0, 0]], jnp.float32)[..., None],
+        value=jnp.asarray([[0, 0, 10.0, 1.0, 2.0], [0.25, 0, 0, 0, 0]], jnp.float32)[
+            ..., None
+        ],
         base=jnp.asarray([100.0], jnp.float32),
         depth=2,
     )
@@ -63,7 +65,9 @@ def test_tree__hand_built_tree_is_reproduced_exactly():
         jnp.float32,
     )
     out = _hand_tree()(x)
-    np.testing.assert_array_equal(np.asarray(out), np.array([1, 1, 2, 10, 2, 2]) + 100.25)
+    np.testing.assert_array_equal(
+        np.asarray(out), np.array([1, 1, 2, 10, 2, 2]) + 100.25
+    )
 
 
 def test_tree__mean_aggregation_and_multi_output():
@@ -72,8 +76,12 @@ def test_tree__mean_aggregation_and_multi_output():
     x = jnp.asarray([[0.0, -2.0]], jnp.float32)
     assert mean(x).tolist() == [100.0 + (1.0 + 0.25) / 2]
     soft = TreeEnsemble(
-        **{**t.__dict__, "value": jnp.concatenate([t.value, -t.value], axis=-1),
-           "base": jnp.zeros(2), "output": "softmax"}
+        **{
+            **t.__dict__,
+            "value": jnp.concatenate([t.value, -t.value], axis=-1),
+            "base": jnp.zeros(2),
+            "output": "softmax",
+        }
     )
     p = soft(x)
     assert p.shape == (1, 2)
@@ -92,7 +100,7 @@ def test_mlp__matches_a_numpy_forward_pass():
     bs = [rng.normal(size=5), rng.normal(size=4), rng.normal(size=1)]
     x = rng.normal(size=(20, 3))
     h = x
-    for w, b in zip(ws[:-1], bs[:-1]):
+    for w, b in zip(ws[:-1], bs[:-1], strict=False):
         h = np.tanh(h @ w + b)
     want = (h @ ws[-1] + bs[-1])[:, 0]
     f = MLP(
@@ -100,7 +108,9 @@ def test_mlp__matches_a_numpy_forward_pass():
         biases=tuple(jnp.asarray(b, jnp.float32) for b in bs),
         activation="tanh",
     )
-    np.testing.assert_allclose(np.asarray(f(jnp.asarray(x, jnp.float32))), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(f(jnp.asarray(x, jnp.float32))), want, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_linear__sigmoid_output_is_two_class_probabilities():
@@ -171,18 +181,29 @@ def test_additive__post_nonlinear_link_and_discrete_rounding():
     assert Additive(f, gaussian(), link="exp").apply(x, e).tolist() == pytest.approx(
         [np.exp(1.5)], rel=1e-6
     )
-    assert Additive(f, gaussian(), discrete=True).apply(x, e).tolist() == pytest.approx([1.3])
+    assert Additive(f, gaussian(), discrete=True).apply(x, e).tolist() == pytest.approx(
+        [1.3]
+    )
     m = Additive(f, gaussian(), link="log")
     y = m.apply(x, e)
     np.testing.assert_allclose(np.asarray(m.abduct(x, y)), np.asarray(e), rtol=1e-6)
 
 
-def _two_nodes(mech, col=Column("y")) -> SCM:
-    return SCM(mechanisms=(Root(gaussian()), mech), columns=(Column("x"), col), parents=((), (0,)))
+_Y = Column("y")
+
+
+def _two_nodes(mech, col=_Y) -> SCM:
+    return SCM(
+        mechanisms=(Root(gaussian()), mech),
+        columns=(Column("x"), col),
+        parents=((), (0,)),
+    )
 
 
 def test_scm__wrong_parameter_shape_names_the_node():
-    with pytest.raises(ValueError, match=r"node 'y' \(index 1\): mechanism Additive does not accept 1"):
+    with pytest.raises(
+        ValueError, match=r"node 'y' \(index 1\): mechanism Additive does not accept 1"
+    ):
         _two_nodes(Additive(Linear(jnp.zeros(3), jnp.zeros(())), gaussian()))
 
 
@@ -190,14 +211,21 @@ def test_scm__classifier_needs_matching_categorical_column():
     clf = Classifier(Linear(jnp.zeros((1, 3)), jnp.zeros(3), output="softmax"))
     with pytest.raises(ValueError, match="needs a categorical column"):
         _two_nodes(clf)
-    with pytest.raises(ValueError, match="yields 3 class probabilities but the column has 2"):
+    with pytest.raises(
+        ValueError, match="yields 3 class probabilities but the column has 2"
+    ):
         _two_nodes(clf, Column("y", "categorical", ("a", "b")))
 
 
 def test_scm__parent_after_node_is_refused_as_cyclic():
-    with pytest.raises(ValueError, match="node 'x' .* parent index 1 must be in \\[0, 0\\)"):
+    with pytest.raises(
+        ValueError, match="node 'x' .* parent index 1 must be in \\[0, 0\\)"
+    ):
         SCM(
-            mechanisms=(Additive(Linear(jnp.ones(1), jnp.zeros(())), gaussian()), Root(gaussian())),
+            mechanisms=(
+                Additive(Linear(jnp.ones(1), jnp.zeros(())), gaussian()),
+                Root(gaussian()),
+            ),
             columns=(Column("x"), Column("y")),
             parents=((1,), ()),
         )
@@ -205,7 +233,11 @@ def test_scm__parent_after_node_is_refused_as_cyclic():
 
 def test_scm__duplicate_names_and_root_with_parents_are_refused():
     with pytest.raises(ValueError, match="duplicate node name 'x'"):
-        SCM(mechanisms=(Root(gaussian()),) * 2, columns=(Column("x"),) * 2, parents=((), ()))
+        SCM(
+            mechanisms=(Root(gaussian()),) * 2,
+            columns=(Column("x"),) * 2,
+            parents=((), ()),
+        )
     with pytest.raises(ValueError, match="a Root mechanism takes no parents"):
         _two_nodes(Root(gaussian()))
 

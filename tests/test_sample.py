@@ -72,23 +72,31 @@ def test_sample__different_keys_differ(scm):
 def test_sample__jit_equals_eager(scm):
     eager = sample(jax.random.key(3), scm, 16)
     jitted = sample_jit(jax.random.key(3), scm, 16)
-    np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(jitted), np.asarray(eager), rtol=1e-5, atol=1e-5
+    )
 
 
 @given(scm=scms(max_nodes=5))
 def test_sample__vmap_over_keys_equals_loop(scm):
     keys = jax.random.split(jax.random.key(4), 3)
-    batched = jax.jit(jax.vmap(sample, in_axes=(0, None, None)), static_argnums=2)(keys, scm, 8)
+    batched = jax.jit(jax.vmap(sample, in_axes=(0, None, None)), static_argnums=2)(
+        keys, scm, 8
+    )
     looped = jnp.stack([sample_jit(k, scm, 8) for k in keys])
     assert batched.shape == (3, 8, scm.n_nodes)
-    np.testing.assert_allclose(np.asarray(batched), np.asarray(looped), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(batched), np.asarray(looped), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_sample__vmap_over_stacked_models_equals_loop():
     # same structure, different parameters: stack the leaves and vmap with in_axes 0
     base = random_scm(jax.random.key(0), 5, mechanism="mlp", edge_prob=0.6)
     models = [
-        jax.tree.map(lambda x, i=i: x * (1.0 + 0.1 * i) if x.dtype == jnp.float32 else x, base)
+        jax.tree.map(
+            lambda x, i=i: x * (1.0 + 0.1 * i) if x.dtype == jnp.float32 else x, base
+        )
         for i in range(3)
     ]
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *models)
@@ -96,7 +104,10 @@ def test_sample__vmap_over_stacked_models_equals_loop():
     batched = jax.vmap(sample, in_axes=(0, 0, None))(keys, stacked, 10)
     for i, m in enumerate(models):
         np.testing.assert_allclose(
-            np.asarray(batched[i]), np.asarray(sample(keys[i], m, 10)), rtol=1e-5, atol=1e-6
+            np.asarray(batched[i]),
+            np.asarray(sample(keys[i], m, 10)),
+            rtol=1e-5,
+            atol=1e-6,
         )
 
 
@@ -155,7 +166,8 @@ def test_sample__appending_a_sink_leaves_earlier_columns_unchanged(scm, data):
     d = scm.n_nodes
     pa = tuple(sorted(data.draw(st.sets(st.integers(0, d - 1), max_size=d))))
     sink = Additive(
-        Linear(jnp.ones((len(pa),), jnp.float32), jnp.array(0.0, jnp.float32)), gaussian()
+        Linear(jnp.ones((len(pa),), jnp.float32), jnp.array(0.0, jnp.float32)),
+        gaussian(),
     )
     bigger = SCM(
         mechanisms=(*scm.mechanisms, sink),
@@ -164,12 +176,15 @@ def test_sample__appending_a_sink_leaves_earlier_columns_unchanged(scm, data):
     )
     key = jax.random.key(5)
     np.testing.assert_array_equal(
-        np.asarray(sample_jit(key, bigger, 40))[:, :d], np.asarray(sample_jit(key, scm, 40))
+        np.asarray(sample_jit(key, bigger, 40))[:, :d],
+        np.asarray(sample_jit(key, scm, 40)),
     )
 
 
 def test_propagate__equals_sample_with_the_same_noise(key):
-    scm = random_scm(jax.random.key(3), 6, mechanism="mixed", noise="mixed", n_categorical=1)
+    scm = random_scm(
+        jax.random.key(3), 6, mechanism="mixed", noise="mixed", n_categorical=1
+    )
     noise = jaxscm.sample_noise(key, scm, 50)
     np.testing.assert_array_equal(
         np.asarray(jaxscm.propagate(scm, noise)), np.asarray(sample(key, scm, 50))
@@ -189,7 +204,9 @@ def test_classifier__reproduces_class_frequencies():
     probs = np.array([0.2, 0.3, 0.5], np.float32)
     scm = SCM(
         mechanisms=(
-            Classifier(Linear(jnp.zeros((0, 3)), jnp.log(jnp.asarray(probs)), output="softmax")),
+            Classifier(
+                Linear(jnp.zeros((0, 3)), jnp.log(jnp.asarray(probs)), output="softmax")
+            ),
         ),
         columns=(Column("c", "categorical", ("a", "b", "c")),),
         parents=((),),
