@@ -253,16 +253,27 @@ def _select(index: jax.Array, options: Sequence[jax.Array]) -> jax.Array:
 def _member_noise(ens: Ensemble, key: jax.Array, b: jax.Array, n: int) -> jax.Array:
     """Noise of one member (its slice of the ensemble), in canonical column order."""
     key = jax.random.fold_in(key, b)
-    cols = [
-        _select(
-            ens.group[t],
-            [
-                g.sample_noise(jax.random.fold_in(key, ens.order[t]), n)
-                for g in ens.groups[t]
-            ],
-        )
-        for t in range(len(ens.columns))
-    ]
+    d = len(ens.columns)
+    # Positions whose groups have the same structure draw together under one vmap,
+    # so the PRNG runs once per structure instead of once per position (the same
+    # values: random draws are elementwise in their keys).
+    same: dict[Any, list[int]] = {}
+    for t in range(d):
+        leaves, treedef = jax.tree.flatten(ens.groups[t])
+        sig = (treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves))
+        same.setdefault(sig, []).append(t)
+    cols: list[jax.Array | None] = [None] * d
+    for ts in same.values():
+        groups = jax.tree.map(lambda *xs: jnp.stack(xs), *[ens.groups[t] for t in ts])
+        pos = jnp.asarray(ts)
+
+        def draw(gs, column):
+            k = jax.random.fold_in(key, column)
+            return [g.sample_noise(k, n) for g in gs]
+
+        drawn = _select(ens.group[pos][:, None], jax.vmap(draw)(groups, ens.order[pos]))
+        for i, t in enumerate(ts):
+            cols[t] = drawn[i]
     x_pos = jnp.stack(cols, axis=1)
     return x_pos[:, jnp.argsort(ens.order)]
 
@@ -270,21 +281,23 @@ def _member_noise(ens: Ensemble, key: jax.Array, b: jax.Array, n: int) -> jax.Ar
 def _member_propagate(ens: Ensemble, noise: jax.Array) -> jax.Array:
     """Values of one member from its canonical-order noise (n, d)."""
     n, d = noise.shape
-    noise_pos = noise[:, ens.order]
-    x = jnp.zeros((n, d), noise.dtype)
+    noise_pos = noise[:, ens.order].T
+    # Positions as rows (d, n): a parent lookup gathers whole rows, and writing a
+    # position's values updates one contiguous row.
+    x = jnp.zeros((d, n), noise.dtype)
     for t in range(d):
         outs = []
         for g, mech in enumerate(ens.groups[t]):
             p = ens.n_inputs[t][g]
             if p:
                 pa = jnp.where(
-                    ens.parent_mask[None, t, :p], x[:, ens.parent_pos[t, :p]], 0.0
-                )
+                    ens.parent_mask[t, :p, None], x[ens.parent_pos[t, :p]], 0.0
+                ).T
             else:
                 pa = jnp.zeros((n, 0), noise.dtype)
-            outs.append(mech.apply(pa.astype(noise.dtype), noise_pos[:, t]))
-        x = x.at[:, t].set(_select(ens.group[t], outs))
-    return x[:, jnp.argsort(ens.order)]
+            outs.append(mech.apply(pa.astype(noise.dtype), noise_pos[t]))
+        x = x.at[t].set(_select(ens.group[t], outs))
+    return x[jnp.argsort(ens.order)].T
 
 
 def ensemble_sample_noise(
