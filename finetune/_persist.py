@@ -22,18 +22,7 @@ _NOT_SAVED = ("tfm", "scm", "callback", "checkpoint_dir")
 
 
 def save(est: Any, path: str | os.PathLike[str]) -> Path:
-    """Writes the fitted model to a new directory (no pickle).
-
-    The directory holds ``model.safetensors`` (the fine-tuned network, also a
-    TabPFN checkpoint that `finetune.load_tfm` and `TabPFNClassifier` read),
-    ``context.safetensors`` (the encoded inference context), ``estimator.json``
-    (options, encoding, classes, history) and, when an SCM was used,
-    ``scm.npz`` (`jaxscm.save`). It is written next to `path` and renamed into
-    place, so an interrupted save leaves nothing under `path`.
-
-    Raises:
-      FileExistsError: `path` exists and is not empty.
-    """
+    """`CausalMixFTClassifier.save` (its docstring lists the files and errors)."""
     from safetensors.numpy import save_file
     from tabpfn.checkpoint import save_as_safetensors
 
