@@ -88,20 +88,15 @@ class CodeClassifier:
     f: Any
     last: Float[Array, ""]
 
-    def sample_noise(self, key: jax.Array, n: int) -> Float[Array, " n"]:
-        """Draws U(0, 1) noise, as `Classifier` does."""
-        return jax.random.uniform(key, (n,))
-
-    def probabilities(self, parents: Float[Array, "n p"]) -> Float[Array, "n k"]:
-        """Class probabilities (padded classes have 0)."""
-        return self.f(parents)
+    # Noise, probabilities and the draw are `Classifier`'s (they use only `f`).
+    sample_noise = Classifier.sample_noise
+    probabilities = Classifier.probabilities
 
     def apply(
         self, parents: Float[Array, "n p"], noise: Float[Array, " n"]
     ) -> Float[Array, " n"]:
-        """Inverse-CDF draw of the class code."""
-        cdf = jnp.cumsum(self.f(parents), axis=-1)
-        code = jnp.sum(cdf < noise[:, None], axis=-1).astype(noise.dtype)
+        """Inverse-CDF draw of the class code, clipped to the column's last code."""
+        code = Classifier.apply(self, parents, noise)  # type: ignore[arg-type]
         return jnp.minimum(code, self.last.astype(noise.dtype))
 
 
