@@ -230,17 +230,19 @@ def _choose(
     return gcm.AdditiveNoiseModel(model), choice
 
 
+def _hgb_options(seed: int) -> dict[str, Any]:
+    # The "hgb" choice uses the same settings for regressors and classifiers.
+    return dict(
+        max_iter=100, max_leaf_nodes=15, early_stopping=False, random_state=seed % 2**31
+    )
+
+
 def _regressor(choice: str, seed: int) -> Any:
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import LinearRegression
 
     if choice == "hgb":
-        return HistGradientBoostingRegressor(
-            max_iter=100,
-            max_leaf_nodes=15,
-            early_stopping=False,
-            random_state=seed % 2**31,
-        )
+        return HistGradientBoostingRegressor(**_hgb_options(seed))
     return LinearRegression()
 
 
@@ -251,12 +253,7 @@ def _classifier(choice: str, seed: int) -> Any:
     from sklearn.preprocessing import StandardScaler
 
     if choice == "hgb":
-        return HistGradientBoostingClassifier(
-            max_iter=100,
-            max_leaf_nodes=15,
-            early_stopping=False,
-            random_state=seed % 2**31,
-        )
+        return HistGradientBoostingClassifier(**_hgb_options(seed))
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
 
 
