@@ -9,12 +9,7 @@ pytest.importorskip("tabpfn")
 
 from _finetune_data import TFM, table  # noqa: E402
 
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.filterwarnings(
-        "ignore:Importing from 'tabpfn.model:DeprecationWarning"
-    ),
-]
+pytestmark = pytest.mark.torch
 
 
 def test_cli_finetune__writes_model_history_curve_and_report(tmp_path, capsys):

@@ -13,14 +13,7 @@ from _finetune_data import TFM, ensemble, table  # noqa: E402
 
 from finetune import CausalMixFTClassifier  # noqa: E402
 
-pytestmark = [
-    pytest.mark.torch,
-    # torch's optimiser imports torch._dynamo, whose module scan touches tabpfn's
-    # deprecated `tabpfn.model.loading` shim; third-party noise, not ours
-    pytest.mark.filterwarnings(
-        "ignore:Importing from 'tabpfn.model:DeprecationWarning"
-    ),
-]
+pytestmark = pytest.mark.torch
 
 
 def _clf(**kw):

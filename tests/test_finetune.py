@@ -19,14 +19,7 @@ from finetune._finetune import finetune  # noqa: E402
 from finetune._mixing import SyntheticRows, build_meta_batch, ratio_at  # noqa: E402
 from finetune._tabpfn import make_classifier, network_of, query_loss  # noqa: E402
 
-pytestmark = [
-    pytest.mark.torch,
-    # torch's optimiser imports torch._dynamo, whose module scan touches tabpfn's
-    # deprecated `tabpfn.model.loading` shim; third-party noise, not ours
-    pytest.mark.filterwarnings(
-        "ignore:Importing from 'tabpfn.model:DeprecationWarning"
-    ),
-]
+pytestmark = pytest.mark.torch
 
 FAST = dict(n_estimators_train=1, n_estimators=1, eval_every=3, max_steps=3)
 

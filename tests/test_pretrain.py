@@ -19,12 +19,6 @@ from finetune.pretrain import (  # noqa: E402
 )
 from jaxscm.prior import PriorConfig  # noqa: E402
 
-# torch's optimizer imports torch._dynamo lazily, which walks sys.modules and touches
-# tabpfn's deprecated `tabpfn.model.loading` alias module, whose __getattr__ warns.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Importing from 'tabpfn.model.loading' is deprecated:DeprecationWarning"
-)
-
 TINY = PretrainConfig(
     steps=2,
     arch="v2-micro",
