@@ -17,6 +17,7 @@ Examples:
 
 from typing import Any
 
+from jaxscm._atomic import atomic_directory, atomic_write
 from jaxscm._ensemble import Ensemble, stack
 from jaxscm._io import FormatError, load, save
 from jaxscm._linear import Linear
@@ -64,6 +65,8 @@ __all__ = [
     "Parametric",
     "Root",
     "TreeEnsemble",
+    "atomic_directory",
+    "atomic_write",
     "do",
     "gaussian",
     "load",

@@ -41,6 +41,8 @@ def test_jaxscm__all_is_a_known_snapshot():
         "Parametric",
         "Root",
         "TreeEnsemble",
+        "atomic_directory",
+        "atomic_write",
         "do",
         "gaussian",
         "load",
