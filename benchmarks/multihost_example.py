@@ -22,7 +22,6 @@ unchanged (the mesh then spans all accelerators of all hosts).
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         num_processes=args.num_processes,
         process_id=args.process_id,
     )
-    from jaxscm import random_scm
+    from jaxscm import atomic_write, random_scm
     from jaxscm._shard import local_rows, sample_sharded
 
     # The model must be identical in every process: build it from the same seed (or
@@ -60,15 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     blocks = local_rows(x)
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"part-{args.process_id}.npz"
-    tmp = target.with_name(f".{target.name}.tmp.npz")
-    np.savez(
-        tmp,
-        rows=np.concatenate([b for _, b in blocks]),
-        starts=np.array([idx[0].start or 0 for idx, _ in blocks]),
-        stops=np.array([idx[0].stop or args.rows for idx, _ in blocks]),
-        n_global_devices=len(jax.devices()),
-    )
-    os.replace(tmp, target)
+    with atomic_write(target) as f:
+        np.savez(
+            f,
+            rows=np.concatenate([b for _, b in blocks]),
+            starts=np.array([idx[0].start or 0 for idx, _ in blocks]),
+            stops=np.array([idx[0].stop or args.rows for idx, _ in blocks]),
+            n_global_devices=len(jax.devices()),
+        )
     print(
         f"process {args.process_id}/{args.num_processes}: "
         f"{len(jax.local_devices())} local of {len(jax.devices())} devices, "

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._throughput_report import _describe, environment, markdown, parquet_rss
+from jaxscm import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FULL = {
@@ -515,9 +516,8 @@ def run(
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

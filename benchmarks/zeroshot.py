@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxscm import atomic_write
+
 RESULTS = Path(__file__).parent / "results"
 MODELS = ("tfm", "lr", "hgb")
 
@@ -265,9 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         (".json", json.dumps(payload, indent=1)),
         (".md", to_markdown(summary, args.sizes, meta)),
     ):
-        tmp = out.with_name(f".{out.name}{suffix}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, out.with_suffix(suffix))
+        with atomic_write(out.with_suffix(suffix), "w") as f:
+            f.write(text)
     print(to_markdown(summary, args.sizes, meta))
     return 0
 

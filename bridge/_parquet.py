@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ import pyarrow.parquet as pq
 
 from bridge._frame import _codes, columns_of
 from bridge._stream import _batch, batch_fn
-from jaxscm import Column
+from jaxscm import Column, atomic_write
 
 
 def arrow_schema(columns: Sequence[Column], float_dtype: Any = np.float32) -> pa.Schema:
@@ -128,25 +127,21 @@ def write_parquet(
     columns = columns_of(model)
     out = jax.eval_shape(lambda k: _batch(k, 0, model, 1), key)
     schema = arrow_schema(columns, out.dtype)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with pq.ParquetWriter(tmp, schema, compression=compression) as writer:
-            n_chunks = -(-n // chunk)
-            # Sample a full chunk every time (one compiled shape) and cut the last.
-            pending = batch_fn(key, 0, model, chunk) if n_chunks else None
-            for i in range(n_chunks):
-                current = pending
-                if i + 1 < n_chunks:
-                    pending = batch_fn(key, i + 1, model, chunk)  # overlaps the write
-                rows = min(chunk, n - i * chunk)
-                x = np.asarray(current)[:rows]
-                del current
-                writer.write_table(_table(x, columns, schema), row_group_size=rows)
-            if n_chunks == 0:
-                writer.write_table(schema.empty_table())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    with (
+        atomic_write(path) as f,
+        pq.ParquetWriter(f, schema, compression=compression) as writer,
+    ):
+        n_chunks = -(-n // chunk)
+        # Sample a full chunk every time (one compiled shape) and cut the last.
+        pending = batch_fn(key, 0, model, chunk) if n_chunks else None
+        for i in range(n_chunks):
+            current = pending
+            if i + 1 < n_chunks:
+                pending = batch_fn(key, i + 1, model, chunk)  # overlaps the write
+            rows = min(chunk, n - i * chunk)
+            x = np.asarray(current)[:rows]
+            del current
+            writer.write_table(_table(x, columns, schema), row_group_size=rows)
+        if n_chunks == 0:
+            writer.write_table(schema.empty_table())
     return path

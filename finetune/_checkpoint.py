@@ -1,6 +1,6 @@
 """Resumable checkpoints of a fine-tuning run: safetensors + torch state + JSON.
 
-A checkpoint is three files written atomically (temp file + `os.replace`), named by
+A checkpoint is three files written atomically (`jaxscm.atomic_write`), named by
 step, and committed by writing `state.json` last; older step files are removed only
 after that. A run cut off at any moment therefore leaves the previous complete
 checkpoint. Nothing is pickled: weights are safetensors, the optimiser state is
@@ -11,38 +11,21 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from jaxscm import atomic_write
+
 FORMAT = "causalmixft-finetune-checkpoint"
 VERSION = 1
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Calls `write(tmp_path)` and renames the result over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: Path, obj: Any) -> None:
     """Atomic JSON write."""
-
-    def w(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=1)
-
-    atomic_write(path, w)
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=1)
 
 
 def save(
@@ -62,8 +45,10 @@ def save(
     if best is not None:
         tensors.update({f"best.{k}": v.contiguous() for k, v in best.items()})
     wname, oname = f"weights-{step}.safetensors", f"optimizer-{step}.pt"
-    atomic_write(folder / wname, lambda tmp: save_file(tensors, tmp))
-    atomic_write(folder / oname, lambda tmp: torch.save(optimizer, tmp))
+    with atomic_write(folder / wname) as f:
+        save_file(tensors, f.name)  # by name; atomic_write syncs what is there
+    with atomic_write(folder / oname) as f:
+        torch.save(optimizer, f)
     write_json(
         folder / "state.json",
         {

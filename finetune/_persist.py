@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +30,7 @@ def save(est: Any, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(f"{path} exists and is not empty; choose a new folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    try:
+    with jaxscm.atomic_directory(path) as tmp:
         save_as_safetensors(est.network_.checkpoint(), tmp / "model.safetensors")
         save_file(
             {
@@ -62,12 +58,6 @@ def save(est: Any, path: str | os.PathLike[str]) -> Path:
             "scm_seconds": est.scm_seconds_,
         }
         (tmp / "estimator.json").write_text(json.dumps(meta, indent=1))
-        if path.exists():
-            path.rmdir()
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

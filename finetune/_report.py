@@ -11,16 +11,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from finetune._checkpoint import atomic_write
+from jaxscm import atomic_write
 
 
 def write_text(path: Path, text: str) -> None:
     """Atomic text write."""
-
-    def w(tmp: str) -> None:
-        Path(tmp).write_text(text)
-
-    atomic_write(Path(path), w)
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -102,11 +99,11 @@ def plot_curves(
         fig.suptitle(title)
     fig.tight_layout()
 
-    def w(tmp: str) -> None:
-        fig.savefig(tmp, format="png", dpi=110)
-
-    atomic_write(Path(path), w)
-    plt.close(fig)
+    try:
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from bridge import to_torch
+from jaxscm import atomic_write
 from jaxscm.prior import PriorConfig, sample_prior
 
 STATE_FILE = "state.pt"
@@ -159,15 +160,13 @@ def tabpfn_checkpoint(
 
 
 def export_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Writes a TabPFN safetensors checkpoint atomically (temp file + os.replace)."""
+    """Writes a TabPFN safetensors checkpoint atomically (`jaxscm.atomic_write`)."""
     from tabpfn.checkpoint import save_as_safetensors
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_as_safetensors(ckpt, tmp)
-    os.chmod(tmp, 0o644)  # safetensors creates 0600; the shipped file must be readable
-    os.replace(tmp, path)
+    # safetensors writes by name and creates 0600; atomic_write then gives the file
+    # the umask permissions, so the shipped checkpoint is readable.
+    with atomic_write(path) as f:
+        save_as_safetensors(ckpt, f.name)
 
 
 def _lr(config: PretrainConfig, step: int) -> float:
@@ -213,9 +212,8 @@ def loss_on_batch(
 
 def save_state(out: Path, state: dict[str, Any]) -> None:
     """Atomically writes the resumable training state."""
-    tmp = out / f".{STATE_FILE}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, out / STATE_FILE)
+    with atomic_write(out / STATE_FILE) as f:
+        torch.save(state, f)
 
 
 def load_state(out: Path) -> dict[str, Any] | None:
@@ -228,12 +226,10 @@ def load_state(out: Path) -> dict[str, Any] | None:
 
 def write_curve(out: Path, history: list[list[float]]) -> None:
     """Loss curve as CSV (step, loss, lr, seconds) and a PNG with a moving average."""
-    tmp = out / f".{CURVE_CSV}.tmp"
-    with open(tmp, "w") as fh:
+    with atomic_write(out / CURVE_CSV, "w") as fh:
         fh.write("step,loss,lr,wall_s\n")
         for step, loss, lr, wall in history:
             fh.write(f"{int(step)},{loss:.5f},{lr:.3e},{wall:.1f}\n")
-    os.replace(tmp, out / CURVE_CSV)
     if len(history) < 2:
         return
     import matplotlib
@@ -251,9 +247,11 @@ def write_curve(out: Path, history: list[list[float]]) -> None:
     ax.set_ylabel("query cross-entropy")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / f".{CURVE_PNG}.tmp.png", dpi=110)
-    plt.close(fig)
-    os.replace(out / f".{CURVE_PNG}.tmp.png", out / CURVE_PNG)
+    try:
+        with atomic_write(out / CURVE_PNG) as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def pretrain(

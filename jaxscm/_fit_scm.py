@@ -19,8 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -292,6 +290,7 @@ def save_fit(
       FileExistsError: `path` exists (non-empty) and `overwrite` is False, or it is
         not a model directory.
     """
+    from jaxscm._atomic import atomic_directory
     from jaxscm._io import save
 
     path = Path(path)
@@ -305,31 +304,9 @@ def save_fit(
             raise FileExistsError(
                 f"{path} exists and is not a model directory; not replacing it"
             )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(
-        tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    )
-    old = None
-    try:
+    with atomic_directory(path, replace=True) as tmp:
         save(tmp / "model.npz", model)
         (tmp / "fit.json").write_text(json.dumps(info.to_json(), indent=1))
-        # mkdtemp/mkstemp create owner-only entries; give the usual umask permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        for f in tmp.iterdir():
-            os.chmod(f, 0o666 & ~umask)
-        if path.exists() and any(path.iterdir()):
-            old = path.with_name(f".{path.name}.{os.getpid()}.old")
-            os.replace(path, old)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not path.exists():
-            os.replace(old, path)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return path
 
 

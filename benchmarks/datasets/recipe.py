@@ -19,7 +19,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -272,14 +271,10 @@ def notice_text(manifest: dict[str, Any]) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from jaxscm import atomic_write  # lazily: building the data needs no JAX
+
+    with atomic_write(path) as fh:
+        fh.write(data)
 
 
 def build(
