@@ -4,18 +4,25 @@
 * `to_frame`: samples -> DataFrame with category labels and integer dtypes.
 * `stream`: endless fresh batches (torch tensors or JAX arrays), compiled once.
 * `write_parquet`: n rows to a Parquet file chunk by chunk, with bounded memory.
+* `read_table`: a user's CSV/TSV/Parquet file -> DataFrame, with errors naming the file.
+* `write_samples`: n decoded rows of an SCM or ensemble to a CSV/Parquet file.
+* `table_format`: which table format a file name means.
 """
 
 from bridge._frame import to_frame
 from bridge._parquet import arrow_schema, write_parquet
 from bridge._stream import stream
+from bridge._table import read_table, table_format, write_samples
 from bridge._torch import from_torch, to_torch
 
 __all__ = [
     "arrow_schema",
     "from_torch",
+    "read_table",
     "stream",
+    "table_format",
     "to_frame",
     "to_torch",
     "write_parquet",
+    "write_samples",
 ]

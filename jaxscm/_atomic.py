@@ -77,7 +77,7 @@ def atomic_write(
 def atomic_directory(
     path: str | os.PathLike[str], *, replace: bool = False
 ) -> Iterator[Path]:
-    """Builds a folder atomically: fill the yielded temporary folder, then it is renamed.
+    """Builds a folder atomically: fill the yielded temporary folder, it is renamed.
 
     A reader never sees a half-written folder: either the previous one (or nothing)
     or the complete new one. Every file inside is fsynced and gets the permissions a

@@ -87,10 +87,13 @@ def test_bridge__all_is_a_known_snapshot():
     assert set(bridge.__all__) == {
         "arrow_schema",
         "from_torch",
+        "read_table",
         "stream",
+        "table_format",
         "to_frame",
         "to_torch",
         "write_parquet",
+        "write_samples",
     }
     for name in bridge.__all__:
         assert callable(getattr(bridge, name)), name

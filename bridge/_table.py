@@ -1,0 +1,206 @@
+"""Tables on disk: a user's CSV/TSV/Parquet file in, sampled rows out.
+
+`read_table` is how every command reads a user's table (not the benchmark dataset
+loader, which checks vendored files against a manifest). `write_samples` draws rows
+from a fitted SCM or ensemble and writes them, decoded to the table's labels, chunk by
+chunk into one CSV or Parquet file that appears atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pandas as pd
+
+from bridge._frame import to_frame
+from jaxscm import atomic_write, sample
+
+_READ_SUFFIXES = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tsv.gz": "tsv",
+    ".parquet": "parquet",
+}
+_WRITE_FORMATS = ("csv", "parquet")
+
+
+def table_format(path: str | os.PathLike[str], *, write: bool = False) -> str:
+    """The format of a table file, from its name: "csv", "tsv" or "parquet".
+
+    Args:
+      path: the file.
+      write: check it as an output of `write_samples` instead: only .csv or .parquet,
+        and its folder must exist.
+
+    Returns:
+      "csv", "tsv" or "parquet".
+
+    Raises:
+      ValueError: naming the file, for a suffix that is not a table format (or its
+        folder is missing, with `write`).
+
+    Examples:
+      >>> table_format("data.csv.gz"), table_format("rows.parquet", write=True)
+      ('csv', 'parquet')
+    """
+    p = Path(path)
+    name = p.name.lower()
+    fmt = next((f for s, f in _READ_SUFFIXES.items() if name.endswith(s)), None)
+    if write:
+        if fmt not in _WRITE_FORMATS or name.endswith(".gz") or name.endswith(".txt"):
+            raise ValueError(f"{path}: output must end in .csv or .parquet")
+        if not p.parent.is_dir():
+            raise ValueError(
+                f"directory {str(p.parent)!r} for {p.name!r} does not exist; "
+                "create it first"
+            )
+        return fmt
+    if fmt is None:
+        raise ValueError(
+            f"{path}: unknown table format; use .csv, .csv.gz, .tsv or .parquet"
+        )
+    return fmt
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Reads a user's CSV, TSV or Parquet table into a typed DataFrame.
+
+    CSV/TSV files need a header row; pandas infers each column's dtype (numbers as
+    int64/float64, text as the string dtype, empty cells as missing). Parquet columns
+    keep their stored types.
+
+    Args:
+      path: a .csv, .csv.gz, .txt (comma-separated), .tsv, .tsv.gz or .parquet file.
+
+    Returns:
+      The table, at least one row and one column.
+
+    Raises:
+      FileNotFoundError: no such file (or it is a folder).
+      ValueError: naming the file: an unknown suffix, an empty file, a file with a
+        header but no rows, or one that cannot be parsed as its format.
+
+    Examples:
+      >>> import pathlib, tempfile
+      >>> path = pathlib.Path(tempfile.mkdtemp(), "t.csv")
+      >>> _ = path.write_text("x,city\\n1.5,oslo\\n2.0,rome\\n")
+      >>> df = read_table(path)
+      >>> df.shape, str(df["x"].dtype)
+      ((2, 2), 'float64')
+    """
+    p = Path(path)
+    fmt = table_format(p)
+    if not p.is_file():
+        what = "a folder, not a file" if p.is_dir() else "no such file"
+        raise FileNotFoundError(f"{path}: {what}; give the path of a table file")
+    if p.stat().st_size == 0:
+        raise ValueError(f"{path} is empty; a table needs a header row and data rows")
+    try:
+        if fmt == "parquet":
+            df = pd.read_parquet(p)
+        else:
+            df = pd.read_csv(p, sep="\t" if fmt == "tsv" else ",")
+    except pd.errors.EmptyDataError as err:
+        raise ValueError(
+            f"{path} holds no table (only blank lines); it needs a header row and "
+            "data rows"
+        ) from err
+    except (ValueError, OSError, EOFError, UnicodeDecodeError) as err:
+        # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors.
+        raise ValueError(f"cannot read {path} as {fmt.upper()}: {err}") from err
+    if df.shape[1] == 0 or len(df) == 0:
+        raise ValueError(
+            f"{path} has a header but no data rows (shape {df.shape}); "
+            "a table needs at least one row"
+        )
+    return df
+
+
+def write_samples(
+    path: str | os.PathLike[str],
+    key: jax.Array,
+    model: Any,
+    n: int,
+    *,
+    member: int | None = None,
+    chunk: int = 100_000,
+) -> Path:
+    """Samples `n` rows into a CSV or Parquet file, decoded to the table's labels.
+
+    Rows of an ensemble mix its graphs evenly (within each chunk, row r comes from
+    graph r mod k), or come from one graph with `member`. Chunk `i` draws with
+    `fold_in(key, i)`, so the file depends on `chunk`. Memory stays bounded by one
+    chunk; the file appears atomically (`jaxscm.atomic_write`).
+
+    Args:
+      path: a .csv or .parquet file in an existing folder.
+      key: PRNG key.
+      model: a fitted `jaxscm.SCM` or `jaxscm.Ensemble` with columns.
+      n: rows to write, >= 1.
+      member: sample only this graph of an ensemble (0-based).
+      chunk: rows per chunk (and Parquet row group), >= 1.
+
+    Returns:
+      The path written.
+
+    Raises:
+      ValueError: naming the argument: a wrong suffix or missing folder, `n` or
+        `chunk` < 1, or `member` outside the ensemble.
+
+    Examples:
+      >>> import jax, os, tempfile
+      >>> from jaxscm import random_scm
+      >>> path = os.path.join(tempfile.mkdtemp(), "s.csv")
+      >>> scm = random_scm(jax.random.key(1), 3)
+      >>> _ = write_samples(path, jax.random.key(0), scm, 5)
+      >>> len(read_table(path))
+      5
+    """
+    path = Path(path)
+    fmt = table_format(path, write=True)
+    if n < 1 or chunk < 1:
+        raise ValueError(f"the row count ({n}) and chunk ({chunk}) must be >= 1")
+    k = getattr(model, "n_members", None)
+    if member is not None and not 0 <= member < (k or 1):
+        raise ValueError(
+            f"member must be in [0, {k or 1}), the model has {k or 1} graphs"
+        )
+    if k is None and member == 0:
+        member = None  # a single SCM is its own only member
+    draw = jax.jit(sample, static_argnums=2)
+    chunk = min(chunk, n)
+    per = chunk if k is None or member is not None else -(-chunk // k)
+    writer = None
+    mode, kw = ("w", {"newline": ""}) if fmt == "csv" else ("wb", {})
+    with atomic_write(path, mode, **kw) as f:
+        try:
+            for i, start in enumerate(range(0, n, chunk)):
+                x = np.asarray(draw(jax.random.fold_in(key, i), model, per))
+                if k is not None:
+                    # (k, per, d) -> rows interleaving members: row r from r mod k.
+                    x = (
+                        x[member]
+                        if member is not None
+                        else x.transpose(1, 0, 2).reshape(-1, x.shape[-1])
+                    )
+                frame = to_frame(x[: min(chunk, n - start)], model.columns)
+                if fmt == "csv":
+                    frame.to_csv(f, header=i == 0, index=False)
+                    continue
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(f, table.schema)
+                writer.write_table(table.cast(writer.schema))
+        finally:
+            if writer is not None:
+                writer.close()
+    return path
