@@ -20,6 +20,18 @@ def _umask(mask: int):
     return lambda: os.umask(old)
 
 
+def _write_then_fail(path: Path, error: type[BaseException]) -> None:
+    with atomic_write(path, "w") as f:
+        f.write("half")
+        raise error
+
+
+def _fill_then_fail(path: Path, error: type[BaseException], **kw: bool) -> None:
+    with atomic_directory(path, **kw) as tmp:
+        (tmp / "new.txt").write_text("new")
+        raise error
+
+
 def test_atomic_write__content_appears_only_when_the_block_ends(tmp_path):
     path = tmp_path / "sub" / "a.bin"
     with atomic_write(path) as f:
@@ -43,9 +55,8 @@ def test_atomic_write__text_mode_replaces_the_old_file(tmp_path):
 def test_atomic_write__exception_keeps_the_old_file_and_no_temp_file(tmp_path, error):
     path = tmp_path / "a.txt"
     path.write_text("old")
-    with pytest.raises(error), atomic_write(path, "w") as f:
-        f.write("half")
-        raise error
+    with pytest.raises(error):
+        _write_then_fail(path, error)
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["a.txt"]
 
@@ -105,9 +116,8 @@ def test_atomic_directory__exception_never_leaves_a_half_written_folder(
     tmp_path, error
 ):
     path = tmp_path / "model"
-    with pytest.raises(error), atomic_directory(path) as tmp:
-        (tmp / "a.txt").write_text("a")
-        raise error
+    with pytest.raises(error):
+        _fill_then_fail(path, error)
     assert os.listdir(tmp_path) == []
 
 
@@ -115,9 +125,8 @@ def test_atomic_directory__failed_replace_keeps_the_old_folder(tmp_path):
     path = tmp_path / "model"
     path.mkdir()
     (path / "old.txt").write_text("old")
-    with pytest.raises(_Boom), atomic_directory(path, replace=True) as tmp:
-        (tmp / "new.txt").write_text("new")
-        raise _Boom
+    with pytest.raises(_Boom):
+        _fill_then_fail(path, _Boom, replace=True)
     assert os.listdir(path) == ["old.txt"]
     assert os.listdir(tmp_path) == ["model"]
 
