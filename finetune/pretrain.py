@@ -71,6 +71,26 @@ ARCH_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def pretrain_prior(rows: int, max_features: int, max_classes: int) -> PriorConfig:
+    """The prior of a pre-training run: graphs 8 nodes larger than the widest table.
+
+    Args:
+      rows: most rows per dataset.
+      max_features: most feature columns per dataset.
+      max_classes: most classes per dataset.
+
+    Returns:
+      A `PriorConfig` with at least 24 nodes, so that even narrow tables come from
+      graphs with hidden causes.
+    """
+    return PriorConfig(
+        n_rows=rows,
+        n_nodes=max(24, max_features + 8),
+        max_features=max_features,
+        max_classes=max_classes,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     """Options of a pre-training run (all JSON-serialisable, stored in the state).

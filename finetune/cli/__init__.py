@@ -1,14 +1,20 @@
 """The ``causalmixft`` command line.
 
-Each subcommand lives in its own module, imported only when that subcommand runs,
-so ``causalmixft sample`` never pays for importing torch or tabpfn. A subcommand
-module supplies two functions::
+Each subcommand is one module of this package (`finetune.cli.fit_scm`, ...) whose
+heavy imports happen only when that subcommand runs, so ``causalmixft sample`` never
+pays for importing torch or tabpfn. A subcommand module supplies two functions::
 
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int: ...
 
-and one row in ``SUBCOMMANDS`` below. The CLI maps flags onto library calls and
-holds no logic of its own.
+and one row in ``SUBCOMMANDS`` below. The modules map flags onto library calls and
+hold no logic of their own. Bad input (a file, a column, a flag value) raises one of
+the errors in ``_USER_ERRORS`` with a message naming it and the fix; `main` prints
+that message on one line and exits with status 2.
+
+Only `demo` and `bench` import `benchmarks` (the vendored datasets and the benchmark
+scripts), lazily, inside `run`/`add_arguments`: that is the one declared exception
+to "finetune never imports benchmarks", and a test checks it.
 """
 
 from __future__ import annotations
@@ -20,22 +26,22 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("finetune._cli_demo", "run the main job offline on the embedded defaults"),
-    "bench": ("finetune._cli_bench", "run a benchmark: throughput [--quick]"),
+    "demo": ("finetune.cli.demo", "run the main job offline on the embedded defaults"),
+    "bench": ("finetune.cli.bench", "run a benchmark: throughput [--quick]"),
     "fit-scm": (
-        "finetune._cli_fit_scm",
+        "finetune.cli.fit_scm",
         "fit an SCM ensemble to a table (CSV/Parquet)",
     ),
     "sample": (
-        "finetune._cli_sample",
+        "finetune.cli.sample",
         "draw rows from a fitted model directory to CSV/Parquet",
     ),
     "pretrain": (
-        "finetune._cli_pretrain",
+        "finetune.cli.pretrain",
         "pre-train the default checkpoint on the SCM prior",
     ),
     "finetune": (
-        "finetune._cli_finetune",
+        "finetune.cli.finetune",
         "fine-tune the TFM on a CSV with CausalMixFT",
     ),
 }

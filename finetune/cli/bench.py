@@ -1,4 +1,8 @@
-"""``causalmixft bench throughput``: the sampling-throughput benchmark."""
+"""``causalmixft bench throughput``: the sampling-throughput benchmark.
+
+The declared exception, with `demo`: this module imports `benchmarks` (lazily, inside
+the functions), the benchmark being a script of that package.
+"""
 
 from __future__ import annotations
 

@@ -50,15 +50,9 @@ def run(args: argparse.Namespace) -> int:
     """Runs (or resumes) pre-training and prints the summary as JSON."""
     import json
 
-    from finetune.pretrain import PretrainConfig, pretrain
-    from jaxscm.prior import PriorConfig
+    from finetune.pretrain import PretrainConfig, pretrain, pretrain_prior
 
-    prior = PriorConfig(
-        n_rows=args.rows,
-        n_nodes=max(24, args.max_features + 8),
-        max_features=args.max_features,
-        max_classes=args.max_classes,
-    )
+    prior = pretrain_prior(args.rows, args.max_features, args.max_classes)
     config = PretrainConfig(
         steps=args.steps,
         arch=args.arch,

@@ -1,0 +1,177 @@
+"""A fine-tuning run on a user's table, written to a run folder.
+
+What `causalmixft finetune data.csv --target y -o run_dir` does, as library calls:
+`bridge.read_table` -> `split_target` -> (optionally) `holdout` ->
+`finetune_to_folder`. The run folder ends up holding ``model/``
+(`CausalMixFTClassifier.save`), ``history.csv`` (per evaluation), ``steps.csv`` (per
+step), ``curve.png`` and ``report.md``. While it runs, it checkpoints into
+``run_dir/checkpoint``; the same call after an interruption resumes from there (the
+SCM ensemble is refitted with the same seed, which gives the same ensemble).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from finetune._report import (
+    ensure_new_dir,
+    plot_curves,
+    run_report,
+    write_csv,
+    write_text,
+)
+
+
+def split_target(
+    table: pd.DataFrame, target: str, *, source: str = "the table"
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Splits a table into its features and its label column.
+
+    Args:
+      table: the table (`bridge.read_table`).
+      target: the label column.
+      source: what to call the table in errors (its file name).
+
+    Returns:
+      `(X, y)`: the other columns, and the label column.
+
+    Raises:
+      ValueError: naming `source`: the column is missing (the message lists the
+        columns), it has missing labels, or it is the only column.
+
+    Examples:
+      >>> import pandas as pd
+      >>> X, y = split_target(pd.DataFrame({"a": [1, 2], "y": ["p", "q"]}), "y")
+      >>> list(X.columns), y.tolist()
+      (['a'], ['p', 'q'])
+    """
+    if target not in table.columns:
+        raise ValueError(
+            f"target column {target!r} is not in {source}; its columns are "
+            f"{[str(c) for c in table.columns]}"
+        )
+    y = table[target]
+    if y.isna().any():
+        raise ValueError(
+            f"target column {target!r} of {source} has {int(y.isna().sum())} missing "
+            "values; drop those rows first"
+        )
+    X = table.drop(columns=[target])
+    if X.shape[1] == 0:
+        raise ValueError(f"{source} has no feature columns besides {target!r}")
+    return X, y
+
+
+def holdout(
+    X: pd.DataFrame, y: pd.Series, fraction: float, *, seed: int
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
+    """Holds out a stratified share of the rows as a test set.
+
+    Args:
+      X: features.
+      y: labels.
+      fraction: share of each class that goes to the test set, in (0, 1).
+      seed: the split's seed.
+
+    Returns:
+      `(X_train, y_train, X_test, y_test)`.
+
+    Raises:
+      ValueError: `fraction` is not in (0, 1).
+    """
+    from finetune._mixing import stratified_split
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"the test fraction must be in (0, 1), got {fraction}")
+    codes = np.unique(y.to_numpy(), return_inverse=True)[1]
+    tr, te = stratified_split(np.random.default_rng([seed, 7]), codes, fraction)
+    return X.iloc[tr], y.iloc[tr], X.iloc[te], y.iloc[te]
+
+
+def finetune_to_folder(
+    X: pd.DataFrame,
+    y: pd.Series,
+    out: str | os.PathLike[str],
+    *,
+    X_test: pd.DataFrame | None = None,
+    y_test: pd.Series | None = None,
+    title: str = "table",
+    command: str = "",
+    verbose: bool = True,
+    **params: Any,
+) -> Any:
+    """Fine-tunes a `CausalMixFTClassifier` and writes the run folder.
+
+    Args:
+      X: training features.
+      y: training labels.
+      out: the run folder; created if needed, refused if it holds a finished run.
+      X_test: held-out test features, scored along the way (never trained on).
+      y_test: their labels.
+      title: what the run is on, for the report and the curve (the file's name).
+      command: the command line, for the report.
+      verbose: print progress and the report's summary.
+      **params: `CausalMixFTClassifier` options (`checkpoint_dir` is set here).
+
+    Returns:
+      The fitted `CausalMixFTClassifier` (also saved in ``out/model``).
+
+    Raises:
+      FileExistsError: `out` already holds a finished run.
+    """
+    from finetune._estimator import CausalMixFTClassifier
+
+    out = ensure_new_dir(out, "model")
+    est = CausalMixFTClassifier(
+        **params, checkpoint_dir=str(out / "checkpoint"), verbose=verbose
+    )
+    if verbose:
+        print(
+            f"{title}: {len(y)} training rows, {X.shape[1]} features, "
+            f"{len(np.unique(y.to_numpy()))} classes; "
+            f"augment={est.augment}"
+        )
+    t0 = time.perf_counter()
+    try:
+        est.fit(X, y, X_test=X_test, y_test=y_test)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted; rerun the same command to resume from "
+            f"{out / 'checkpoint'}",
+            file=sys.stderr,
+        )
+        raise
+    wall = time.perf_counter() - t0
+    write_csv(out / "history.csv", est.history_)
+    write_csv(out / "steps.csv", est.steps_)
+    plot_curves(
+        out / "curve.png",
+        {est.augment: est},
+        metric=est.eval_metric,
+        title=f"{title}: {est.augment}",
+    )
+    est.save(out / "model")
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the run is complete
+    report = run_report(
+        est,
+        title=title,
+        command=command,
+        n_train=len(y),
+        n_features=X.shape[1],
+        n_test=0 if y_test is None else len(y_test),
+        target=str(y.name),
+        wall=wall,
+    )
+    write_text(Path(out) / "report.md", report)
+    if verbose:
+        print("\n".join(report.split("\n")[2:9]))
+        print(f"wrote {out}/model, history.csv, steps.csv, curve.png, report.md")
+    return est
