@@ -3,14 +3,16 @@
     OMP_NUM_THREADS=1 python -m benchmarks.finetune_cost [--steps 30] [--ratio 1]
 
 On one credit dataset split (128 labelled rows, 96 of them training rows after the
-validation hold-out, as in the demo) it times fine-tuning steps of the same TFM:
+validation hold-out, as in the demo) it times fine-tuning steps of the same TFM,
+through the public estimator (`finetune.CausalMixFTClassifier`, whose `steps_` record
+each step's seconds, row counts and synthetic-stream time):
 
 1. plain fine-tuning: meta-batches of the 96 real rows;
 2. CausalMixFT at `--ratio` r: the 96 real rows + r * 96 fresh synthetic rows from the
    fitted SCM ensemble (drawn through `bridge.stream`, decoded, mixed);
-3. plain fine-tuning on a meta-batch of the same size as 2, made of real rows only
-   (96 * (1 + r) rows of the same table), to separate "more rows per step" from
-   "rows that are synthetic".
+3. plain fine-tuning on a meta-batch of about the same size as 2, made of real rows
+   only (128 * (1 + r) labelled rows of the same table, less the hold-out), to
+   separate "more rows per step" from "rows that are synthetic".
 
 It reports the median seconds per step (the first steps, which include the one-off
 JAX compile of the ensemble sampler, are excluded and the compile is reported on
@@ -23,7 +25,6 @@ fails on them.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import time
 
@@ -62,113 +63,82 @@ def main(argv: list[str] | None = None) -> int:
 
     import jaxscm
     from benchmarks.datasets import make_split
-    from finetune._config import FinetuneConfig
-    from finetune._encode import TableEncoder
-    from finetune._estimator import _validation_split
-    from finetune._finetune import finetune
-    from finetune._mixing import SyntheticRows
-    from finetune._tfm import load_tfm
+    from finetune import CausalMixFTClassifier
 
     torch.set_num_threads(1)
     split = make_split(args.dataset, args.n_train, seed=args.seed)
-    enc = TableEncoder.fit(split.X_train, split.y_train)
-    Xe, ye = enc.transform(split.X_train), enc.encode_labels(split.y_train)
-    tr, va = _validation_split(ye, 0.25, args.seed, enc)
-    n = len(tr)
-    print(
-        f"{args.dataset}: {len(ye)} labelled rows -> {n} training + {len(va)} "
-        f"validation rows; {args.steps} steps per run ({args.warmup} warm-up)"
+    base = dict(
+        tfm=args.tfm,
+        max_steps=args.steps,
+        eval_every=10_000,
+        patience=None,
+        lr=3e-5,
+        validation_fraction=0.25,
+        members=args.members,
     )
-
+    scm = jaxscm.load(args.scm) if args.scm else None
+    # Extra real rows of the same table (from the test pool) for the same-size run:
+    # after the estimator's 25 % validation hold-out it trains on about n * (1 + r).
+    n_label = len(split.y_train)
+    n_big = int(round(n_label * (1 + args.ratio)))
+    big_X = pd.concat([split.X_train, split.X_test]).iloc[:n_big]
+    big_y = pd.concat([split.y_train, split.y_test]).iloc[:n_big]
+    runs = {
+        "plain": ("none", split.X_train, split.y_train),
+        "CausalMixFT": ("causalmix", split.X_train, split.y_train),
+        "plain, same size": ("none", big_X, big_y),
+    }
+    per_step: dict[str, list[float]] = {k: [] for k in runs}
+    rows: dict[str, tuple[int, int]] = {}
+    syn_per_step: list[float] = []
+    fit_s = 0.0
+    for rep in range(args.repeats):
+        for name, (augment, X, y) in runs.items():
+            est = CausalMixFTClassifier(
+                augment,
+                random_state=args.seed + rep,
+                ratio=args.ratio,
+                n_dags=args.n_dags,
+                scm=scm if augment == "causalmix" else None,
+                **base,
+            ).fit(X, y)
+            if augment == "causalmix" and scm is None:
+                scm, fit_s = est.scm_, est.scm_seconds_  # fitted once, then reused
+            steps = est.steps_[args.warmup :]
+            per_step[name] += [s["seconds"] for s in steps]
+            rows[name] = (
+                (steps[0]["n_real"], steps[0]["n_synthetic"]) if steps else (0, 0)
+            )
+            if augment == "causalmix":
+                syn_per_step += [s["synthetic_seconds"] for s in steps]
+    # The sampler alone, blocking: compile + first batch, then one batch's compute.
+    n_syn = rows["CausalMixFT"][1]
+    batch = -(-n_syn // scm.n_members) if args.members == "pooled" else n_syn
+    draw = jax.jit(jaxscm.sample, static_argnums=2)
     t0 = time.perf_counter()
-    if args.scm:
-        scm = jaxscm.load(args.scm)
-    else:
-        frame = split.X_train.iloc[tr].reset_index(drop=True).copy()
-        frame["target"] = split.y_train.iloc[tr].map(str).astype("category").to_numpy()
-        kinds = {
-            f: "categorical" if c else "numeric"
-            for f, c in zip(enc.features, enc.categories, strict=True)
-        }
-        scm = jaxscm.fit_scm(
-            frame,
-            target="target",
-            n_dags=args.n_dags,
-            seed=args.seed,
-            kinds={**kinds, "target": "categorical"},
-            progress=False,
-        )
-    fit_s = time.perf_counter() - t0
-    decode = enc.synthetic_decoder(scm.columns)
-    n_syn = int(round(args.ratio * n))
-    t0 = time.perf_counter()
-    src = SyntheticRows(jax.random.key(99), scm, decode, n_syn, members=args.members)
-    src.draw(np.random.default_rng(0), n_syn)
+    draw(jax.random.key(99), scm, batch).block_until_ready()
     compile_s = time.perf_counter() - t0
-    from bridge._stream import batch_fn
-
     times = []
-    for i in range(10):  # the sampler's own CPU time per batch, blocking, isolated
+    for i in range(10):
         t0 = time.perf_counter()
-        batch_fn(jax.random.key(98), i, scm, src.batch_size).block_until_ready()
+        draw(jax.random.key(i), scm, batch).block_until_ready()
         times.append(time.perf_counter() - t0)
-    sample_s = float(np.median(times))
+    print(
+        f"{args.dataset}: {n_label} labelled rows (25 % held out for validation); "
+        f"{args.steps} steps per run ({args.warmup} warm-up), {args.repeats} repeats"
+    )
     print(
         f"SCM ensemble ({scm.n_members} DAGs) {'loaded' if args.scm else 'fit'} in "
         f"{fit_s:.1f} s; sampler compile + first batch {compile_s:.2f} s (once per "
-        f"ensemble shape, not per step); one batch ({scm.n_members} x "
-        f"{src.batch_size} rows, members={args.members}) {sample_s * 1e3:.1f} ms of "
+        f"ensemble shape, not per step); one batch ({scm.n_members} x {batch} rows, "
+        f"members={args.members}) {float(np.median(times)) * 1e3:.1f} ms of "
         "compute, blocking"
     )
-
-    # Extra real rows of the same table (from the test pool) for the same-size run.
-    pool_X = pd.concat([split.X_train.iloc[tr], split.X_test])
-    pool_y = pd.concat([split.y_train.iloc[tr], split.y_test])
-    big_X, big_y = (
-        enc.transform(pool_X)[: n + n_syn],
-        enc.encode_labels(pool_y)[: n + n_syn],
-    )
-
-    tfm = load_tfm(args.tfm)
-    base = dict(
-        max_steps=args.steps, eval_every=10_000, patience=None, lr=3e-5, seed=args.seed
-    )
-    runs = {
-        f"plain, {n} real rows": (FinetuneConfig(ratio=0.0, **base), Xe[tr], ye[tr]),
-        f"CausalMixFT, {n} real + {n_syn} synthetic": (
-            FinetuneConfig(ratio=args.ratio, **base),
-            Xe[tr],
-            ye[tr],
-        ),
-        f"plain, {n + n_syn} real rows (same size)": (
-            FinetuneConfig(ratio=0.0, **base),
-            big_X,
-            big_y,
-        ),
-    }
-    per_step: dict[str, list[float]] = {k: [] for k in runs}
-    syn_per_step: list[float] = []
-    for rep in range(args.repeats):
-        for name, (cfg, X, y) in runs.items():
-            res = finetune(
-                tfm,
-                X,
-                y,
-                config=dataclasses.replace(cfg, seed=args.seed + rep),
-                n_classes=len(enc.classes),
-                categorical=enc.categorical_indices,
-                X_val=Xe[va],
-                y_val=ye[va],
-                scm=scm,
-                decode=decode,
-            )
-            steps = res.steps[args.warmup :]
-            per_step[name] += [s["seconds"] for s in steps]
-            if cfg.ratio > 0:
-                syn_per_step += [s["synthetic_seconds"] for s in steps]
     med = {k: float(np.median(v)) for k, v in per_step.items()}
     for name, m in med.items():
-        print(f"  {name:45s} {m:.3f} s/step (median of {len(per_step[name])})")
+        real, syn_rows = rows[name]
+        label = f"{name}, {real} real + {syn_rows} synthetic rows"
+        print(f"  {label:50s} {m:.3f} s/step (median of {len(per_step[name])})")
     syn = float(np.median(syn_per_step))
     mixed_name = list(med)[1]
     share = syn / med[mixed_name]

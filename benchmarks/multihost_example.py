@@ -46,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         num_processes=args.num_processes,
         process_id=args.process_id,
     )
-    from jaxscm import atomic_write, random_scm
-    from jaxscm._shard import local_rows, sample_sharded
+    from jaxscm import atomic_write, local_rows, random_scm, sample_sharded
 
     # The model must be identical in every process: build it from the same seed (or
     # `jaxscm.load` the same file).

@@ -177,7 +177,7 @@ def fit_case(nodes: int, mechanism: str, seed: int, n_fit: int) -> Case:
     from scipy import stats
 
     import jaxscm
-    from jaxscm._fit import seeded_numpy
+    from jaxscm import seeded_numpy
 
     family = {"linear": "linear", "hgb": "tree", "rf": "tree", "mlp": "mlp"}[mechanism]
     key = jax.random.key(seed)

@@ -70,7 +70,7 @@ def _hgb(seed: int):
 
 
 def _tfm(seed: int, n_estimators: int, checkpoint: str | None):
-    from finetune._tfm import load_tfm
+    from finetune import load_tfm
 
     return load_tfm(checkpoint, n_estimators=n_estimators, random_state=seed)
 
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from benchmarks.datasets import list_datasets
-    from finetune._tfm import DEFAULT_CHECKPOINT
+    from finetune import load_tfm
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     names = args.datasets or list_datasets("paper33")
@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
         seeds_done += 1
     meta = {
-        "checkpoint": args.checkpoint or DEFAULT_CHECKPOINT.name,
+        # the shipped checkpoint's file name, through the public loader
+        "checkpoint": args.checkpoint or Path(load_tfm().model_path).name,
         "seeds_done": seeds_done,
         "n_test": args.n_test,
         "n_estimators": args.n_estimators,

@@ -70,6 +70,9 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
       config_: the `FinetuneConfig` of the run.
 
     Examples:
+      The data comes from a vendored benchmark dataset: only this doctest imports
+      `benchmarks`, the module itself does not (tests/test_boundaries.py checks it).
+
       >>> from benchmarks.datasets import make_split
       >>> s = make_split("credit-g", 128, seed=0)
       >>> clf = CausalMixFTClassifier(max_steps=50, random_state=0)
