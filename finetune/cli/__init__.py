@@ -88,7 +88,3 @@ _USER_ERRORS = (
     NotADirectoryError,
     NotImplementedError,
 )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
