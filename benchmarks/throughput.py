@@ -176,7 +176,7 @@ def fit_case(nodes: int, mechanism: str, seed: int, n_fit: int) -> Case:
     from scipy import stats
 
     import jaxscm
-    from jaxscm._fit import seeded_numpy
+    from jaxscm.fitting._fit import seeded_numpy
 
     family = {"linear": "linear", "hgb": "tree", "rf": "tree", "mlp": "mlp"}[mechanism]
     key = jax.random.key(seed)
@@ -238,9 +238,7 @@ def fit_table_case(seed: int, name: str = "credit-g") -> Case:
     t = _now()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = jaxscm.fit(
-            df, adj, target="target", mechanisms="fast", random_state=seed
-        )
+        model = jaxscm.fit(df, adj, target="target", mechanisms="fast", seed=seed)
     fit_s = _now() - t
     scm = jaxscm.distill(model)
     return Case(f"table:{name}", d, "fast", scm, model, fit_s)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("-n and --chunk must be >= 1")
         if not out.parent.is_dir():
             raise ValueError(f"directory {str(out.parent)!r} does not exist")
-        model, _ = jaxscm.load_fit(args.model_dir)
+        model = jaxscm.load_fit(args.model_dir)
         k = getattr(model, "n_members", 1)
         if args.member is not None and not 0 <= args.member < k:
             raise ValueError(
