@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.datasets import make_split
     from finetune._config import FinetuneConfig
     from finetune._encode import TableEncoder
-    from finetune._estimator import _validation_split
+    from finetune._estimator import CausalMixFTClassifier, _validation_split
     from finetune._finetune import finetune
     from finetune._mixing import SyntheticRows
     from finetune._tfm import load_tfm
@@ -81,25 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     t0 = time.perf_counter()
-    if args.scm:
-        scm = jaxscm.load(args.scm)
-    else:
-        frame = split.X_train.iloc[tr].reset_index(drop=True).copy()
-        frame["target"] = split.y_train.iloc[tr].map(str).astype("category").to_numpy()
-        kinds = {
-            f: "categorical" if c else "numeric"
-            for f, c in zip(enc.features, enc.categories, strict=True)
-        }
-        scm = jaxscm.fit_scm(
-            frame,
-            target="target",
-            n_dags=args.n_dags,
-            seed=args.seed,
-            kinds={**kinds, "target": "categorical"},
-            progress=False,
-        )
+    X64 = enc.transform(split.X_train, np.float64)
+    est = CausalMixFTClassifier(
+        n_dags=args.n_dags,
+        scm=jaxscm.load(args.scm) if args.scm else None,
+        scm_options={"progress": False},
+    )
+    # The estimator's own path: the SCM shares the encoder's schema.
+    scm, decode = est._ensemble(X64, ye, tr, enc, args.seed)
     fit_s = time.perf_counter() - t0
-    decode = enc.synthetic_decoder(scm.columns)
     n_syn = int(round(args.ratio * n))
     t0 = time.perf_counter()
     src = SyntheticRows(jax.random.key(99), scm, decode, n_syn, members=args.members)
