@@ -44,8 +44,6 @@ MAX_CATEGORIES = 50
 MAX_INT_CATEGORIES = 10
 _KINDS = ("numeric", "integer", "categorical")
 
-__all__ = ["MAX_CATEGORIES", "Prepared", "SchemaError", "as_prepared", "prepare"]
-
 
 @dataclasses.dataclass(frozen=True)
 class Prepared:
