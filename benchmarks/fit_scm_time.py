@@ -36,17 +36,18 @@ def main() -> None:
 
     X, y, _ = load_dataset(args.dataset)
     df = X.assign(**{"__target__": y}).iloc[: args.rows]
-    model, info = jaxscm.fit_scm(
+    model = jaxscm.fit_scm(
         df,
         "__target__",
         n_dags=args.n_dags,
-        n_bootstrap=args.n_bootstrap,
-        method=args.method,
+        discovery=jaxscm.DiscoveryOptions(
+            method=args.method, n_bootstrap=args.n_bootstrap
+        ),
         mechanisms=args.mechanisms,
         seed=args.seed,
         progress=False,
-        return_info=True,
     )
+    info = model.info
     kinds = collections.Counter(c.kind for c in info.columns)
     chosen = collections.Counter(v for m in info.mechanisms for v in m.values())
     t = info.timings

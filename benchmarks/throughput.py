@@ -239,9 +239,7 @@ def fit_table_case(seed: int, name: str = "credit-g") -> Case:
     t = _now()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = jaxscm.fit(
-            df, adj, target="target", mechanisms="fast", random_state=seed
-        )
+        model = jaxscm.fit(df, adj, target="target", mechanisms="fast", seed=seed)
     fit_s = _now() - t
     scm = jaxscm.distill(model)
     return Case(f"table:{name}", d, "fast", scm, model, fit_s)

@@ -121,7 +121,7 @@ def _predict(te: TreeEnsemble, leaf: jax.Array) -> jax.Array:
 
 def bench(est: Any, rows: int, strategies: tuple[str, ...]) -> dict[str, Any]:
     """rows/s of sklearn predict and each JAX strategy on one fitted estimator."""
-    from jaxscm._distill_sklearn import register, sklearn_predictor
+    from jaxscm.distillation._sklearn import register, sklearn_predictor
 
     class _Ctx:
         dtype = jnp.float32

@@ -80,19 +80,8 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 
 def _codes(v: np.ndarray, col: Column) -> np.ndarray:
-    """Integer codes with -1 for missing; raises naming the column on bad codes."""
-    missing = np.isnan(v) if v.dtype.kind == "f" else np.zeros(v.shape, bool)
-    ok = ~missing
-    vals = v[ok]
-    bad = (vals != np.round(vals)) | (vals < 0) | (vals >= col.n_categories)
-    if bad.any():
-        raise ValueError(
-            f"column {col.name!r}: value {vals[bad][0]!r} is not a category code in "
-            f"[0, {col.n_categories}) for categories {list(col.categories)}"
-        )
-    codes = np.full(v.shape, -1, np.int64)
-    codes[ok] = vals.astype(np.int64)
-    return codes
+    """Integer codes with -1 for missing, checked by the schema's own codec."""
+    return col.check_codes(v)
 
 
 def _categorical(v: np.ndarray, col: Column) -> pd.Categorical:

@@ -1,59 +1,125 @@
 """Tables -> the numeric arrays TabPFN and the fine-tuner work on, and back.
 
-One encoding serves the real rows and the synthetic ones: numeric columns stay
-floats, categorical columns become integer codes (as floats) into the categories seen
-in training, labels become codes into `classes`. The SCM ensemble samples its own
-codes (`jaxscm.Column.categories`); `TableEncoder.synthetic_decoder` maps them onto
-ours by label, so an SCM fitted with another category order still lines up.
+The estimator's encoder builds the table's one schema (a `jaxscm.Column` per feature
+and one for the target), once: numeric columns stay floats, non-numeric columns are
+categorical and become integer codes (as floats) into the categories seen in
+training, labels become codes into `classes`. Every encoding goes through that
+schema's codec (`Column.code_of`). The estimator hands the same `Column`s to
+`jaxscm.fit_scm(..., columns=...)`, so the SCM ensemble samples exactly these codes:
+turning its rows into training rows is a column selection
+(`TableEncoder.synthetic_selection`, applied by `apply_selection`), not a remapping.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from jaxscm import Column
+from jaxscm._schema import label, ordered_labels
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """Where each encoder column sits in an SCM's sampled rows (one shared schema).
+
+    Attributes:
+      features: (f,) int64; for encoder feature j, its column index in the SCM's
+        rows, or -1 for a feature left out of the SCM (constant in training).
+      fill: (f,) float32; the encoded value of each left-out feature, 0 elsewhere.
+      target: the target's column index in the SCM's rows.
+      n_classes: the number of classes (label codes 0..n_classes-1).
+    """
+
+    features: np.ndarray
+    fill: np.ndarray
+    target: int
+    n_classes: int
+
+
+def apply_selection(selection: Selection, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(n, d) rows in an SCM's column order -> (X float32 (n, f), y int64 (n,)).
+
+    The SCM shares the encoder's schema, so its codes are valid encoder codes and no
+    row is dropped.
+
+    Examples:
+      >>> sel = Selection(np.array([1, -1]), np.array([0, 7], np.float32), 0, 2)
+      >>> X, y = apply_selection(sel, np.array([[1.0, 0.5]], np.float32))
+      >>> X.tolist(), y.tolist()
+      ([[0.5, 7.0]], [1])
+    """
+    x = np.asarray(x)
+    left_out = selection.features < 0
+    X = x[:, np.where(left_out, 0, selection.features)].astype(np.float32)
+    X[:, left_out] = selection.fill[left_out]
+    return X, x[:, selection.target].astype(np.int64)
 
 
 def _is_categorical(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
 
 
-def _label_key(v: Any) -> str:
-    """Labels are matched across tables and SCMs by their string form (1 == "1")."""
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
-        v = int(v)
-    return str(v)
+def _labels(s: pd.Series) -> np.ndarray:
+    """A column's values as objects, None where missing (what `code_of` takes)."""
+    return s.to_numpy(dtype=object, na_value=None)
 
 
 @dataclasses.dataclass(frozen=True)
 class TableEncoder:
-    """The fitted encoding of one training table.
+    """The fitted encoding of one training table: its schema and class labels.
 
     Attributes:
-      features: feature names in column order (``x0, x1, ...`` for arrays).
-      categories: per feature, the category labels seen in training (empty tuple
-        for a numeric feature); code i <-> categories[i].
-      classes: the class labels, sorted (sklearn's `classes_`).
+      columns: the schema: one `jaxscm.Column` per feature (numeric, or categorical
+        with the labels seen in training; code i <-> categories[i]) in column order,
+        then the target (categorical, `is_target`, one category per class).
+      classes: the class labels in their original type, in the target column's
+        order (sorted, as `np.unique`: sklearn's `classes_`).
       from_frame: whether training got a DataFrame (then columns are matched by name).
     """
 
-    features: tuple[str, ...]
-    categories: tuple[tuple[str, ...], ...]
+    columns: tuple[Column, ...]
     classes: np.ndarray
     from_frame: bool
 
     @property
+    def feature_columns(self) -> tuple[Column, ...]:
+        """The features' columns, in column order."""
+        return self.columns[:-1]
+
+    @property
+    def target(self) -> Column:
+        """The target's column (categorical, one category per class)."""
+        return self.columns[-1]
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Feature names in column order (``x0, x1, ...`` for arrays)."""
+        return tuple(c.name for c in self.feature_columns)
+
+    @property
+    def categories(self) -> tuple[tuple[str, ...], ...]:
+        """Per feature, its category labels (empty for a numeric feature)."""
+        return tuple(c.categories for c in self.feature_columns)
+
+    @property
     def categorical_indices(self) -> list[int]:
         """Indices of the categorical features."""
-        return [i for i, c in enumerate(self.categories) if c]
+        return [i for i, c in enumerate(self.feature_columns) if c.categories]
 
     @classmethod
     def fit(cls, X: Any, y: Any) -> TableEncoder:
-        """Learns the columns, categories and classes of a training table.
+        """Builds the schema (columns, categories, classes) of a training table.
+
+        Rule: a non-numeric column (strings, bools, pandas categories) is
+        categorical, with its categories in `jaxscm._schema.ordered_labels` order (a
+        pandas categorical keeps its dtype's order); a numeric column is numeric;
+        the target is categorical.
 
         Raises:
           ValueError: for an empty table, a row-count mismatch, duplicate column
@@ -70,25 +136,35 @@ class TableEncoder:
                 "classifier "
                 "needs at least two classes in the training rows"
             )
-        cats = []
+        columns = []
         for name in frame.columns:
             s = frame[name]
             if not _is_categorical(s):
-                cats.append(())
-            elif isinstance(s.dtype, pd.CategoricalDtype):
-                cats.append(tuple(_label_key(c) for c in s.cat.categories))
+                columns.append(Column(str(name)))
+                continue
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                cats = tuple(label(c) for c in s.cat.categories)
             else:
-                vals = s.dropna().map(_label_key).unique().tolist()
-                cats.append(tuple(sorted(vals)))
-        return cls(
-            tuple(str(c) for c in frame.columns), tuple(cats), classes, from_frame
+                cats = ordered_labels(_labels(s))
+            columns.append(Column(str(name), "categorical", cats))
+        features = tuple(c.name for c in columns)
+        target = Column(
+            _target_name(y, features),
+            "categorical",
+            tuple(label(c) for c in classes),
+            is_target=True,
         )
+        return cls((*columns, target), classes, from_frame)
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Encodes features as a float32 matrix (categorical codes, NaN = missing).
+    def transform(self, X: Any, dtype: Any = np.float32) -> np.ndarray:
+        """Encodes features as a float matrix (categorical codes, NaN = missing).
 
         A category not seen in training becomes missing (NaN), which TabPFN treats
         as a missing value; a `UserWarning` names the column and the values.
+
+        Args:
+          X: the features (the training columns).
+          dtype: float32 (what TabPFN takes) or float64 (what the SCM is fitted on).
 
         Raises:
           ValueError: naming the missing and unexpected columns, when the table's
@@ -110,37 +186,30 @@ class TableEncoder:
                 f"X has {frame.shape[1]} features, but the model was fitted with "
                 f"{len(self.features)}"
             )
-        out = np.empty(frame.shape, np.float32)
-        for j, (name, cats) in enumerate(
-            zip(self.features, self.categories, strict=True)
-        ):
+        out = np.empty(frame.shape, dtype)
+        for j, col in enumerate(self.feature_columns):
             s = frame.iloc[:, j]
-            if not cats:
+            if col.kind != "categorical":
                 try:
-                    out[:, j] = pd.to_numeric(s, errors="raise").to_numpy(np.float32)
+                    out[:, j] = pd.to_numeric(s, errors="raise").to_numpy(dtype)
                 except (ValueError, TypeError) as err:
                     raise ValueError(
-                        f"column {name!r} was numeric in training but holds "
+                        f"column {col.name!r} was numeric in training but holds "
                         f"non-numbers now: {err}"
                     ) from err
                 continue
-            index = {c: i for i, c in enumerate(cats)}
-            keys = s.map(lambda v: None if pd.isna(v) else _label_key(v))
-            codes = keys.map(
-                lambda k, ix=index: np.nan if k is None else ix.get(k, -1.0)
-            )
-            codes = np.array(codes.to_numpy(np.float64), copy=True)
-            unseen = codes == -1.0
+            values = _labels(s)
+            codes = col.code_of(values, unknown="missing")
+            unseen = np.isnan(codes) & ~s.isna().to_numpy()
             if unseen.any():
-                vals = sorted(set(keys[unseen]))[:5]
+                vals = sorted({label(v) for v in values[unseen]})[:5]
                 warnings.warn(
-                    f"column {name!r}: {int(unseen.sum())} value(s) not seen in "
+                    f"column {col.name!r}: {int(unseen.sum())} value(s) not seen in "
                     "training "
                     f"({vals}) are treated as missing",
                     UserWarning,
                     stacklevel=3,
                 )
-                codes[unseen] = np.nan
             out[:, j] = codes
         return out
 
@@ -151,9 +220,8 @@ class TableEncoder:
           ValueError: naming the labels that are not among the training classes.
         """
         yv = _as_labels(y, None)
-        codes = np.searchsorted(self.classes, yv)
-        codes = np.clip(codes, 0, len(self.classes) - 1)
-        bad = self.classes[codes] != yv
+        codes = self.target.code_of(yv, unknown="missing")
+        bad = np.isnan(codes)
         if bad.any():
             raise ValueError(
                 f"labels {sorted(set(yv[bad].tolist()))[:5]} were not seen in training "
@@ -161,10 +229,14 @@ class TableEncoder:
             )
         return codes.astype(np.int64)
 
-    def synthetic_decoder(
-        self, columns: Sequence[Any], constants: dict[str, float] | None = None
-    ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """Maps (n, d) samples in an SCM's column order onto (X codes, label codes).
+    def synthetic_selection(
+        self, columns: Sequence[Column], constants: dict[str, float] | None = None
+    ) -> Selection:
+        """Where the encoder's features and target sit in an SCM's sampled rows.
+
+        The SCM must share this encoder's schema (`jaxscm.fit_scm(...,
+        columns=...)` with these `Column`s, as the estimator does): then its codes
+        are the encoder's codes and decoding is a column selection.
 
         Args:
           columns: the SCM's `jaxscm.Column`s; one of them `is_target`, the others
@@ -173,12 +245,13 @@ class TableEncoder:
             constant in the training rows; synthetic rows get these values.
 
         Returns:
-          A function of a (n, d) float array returning (X float32 (n', f), y int64
-          (n',)); rows whose target is not a training class are dropped.
+          The `Selection` (apply it with `apply_selection`).
 
         Raises:
-          ValueError: when the SCM lacks a feature or the target, or a column kind
-            does not match (e.g. a numeric SCM column for a categorical feature).
+          ValueError: when the SCM lacks a feature or the target, a column kind
+            does not match (e.g. a numeric SCM column for a categorical feature), or
+            its categories or classes differ from the encoder's (naming the column
+            and the fix).
         """
         names = [c.name for c in columns]
         targets = [i for i, c in enumerate(columns) if c.is_target]
@@ -186,7 +259,6 @@ class TableEncoder:
             raise ValueError(
                 f"the SCM must mark exactly one target column, found {len(targets)}"
             )
-        t = targets[0]
         constants = dict(constants or {})
         missing = [f for f in self.features if f not in names and f not in constants]
         if missing:
@@ -194,68 +266,59 @@ class TableEncoder:
                 f"the SCM has no columns {missing}; fit it on the same table as the "
                 "classifier"
             )
-        modelled = [j for j, f in enumerate(self.features) if f in names]
-        pos = np.array([names.index(self.features[j]) for j in modelled], np.int64)
-        fixed = {j: constants[f] for j, f in enumerate(self.features) if f not in names}
-        maps: dict[int, np.ndarray] = {}
-        for k, j in enumerate(modelled):
-            f, cats = self.features[j], self.categories[j]
-            col = columns[pos[k]]
-            if cats and col.kind != "categorical":
+        fix = (
+            "fit the SCM with the estimator's schema, jaxscm.fit_scm(..., "
+            "columns=...) with the encoder's columns"
+        )
+        index = np.full(len(self.features), -1, np.int64)
+        fill = np.zeros(len(self.features), np.float32)
+        for j, col in enumerate(self.feature_columns):
+            if col.name not in names:
+                fill[j] = constants[col.name]
+                continue
+            index[j] = names.index(col.name)
+            theirs = columns[index[j]]
+            if col.kind == "categorical" and theirs.kind != "categorical":
                 raise ValueError(
-                    f"column {f!r} is categorical in the table but {col.kind} in "
+                    f"column {col.name!r} is categorical in the table but "
+                    f"{theirs.kind} in the SCM"
+                )
+            if col.kind != "categorical" and theirs.kind == "categorical":
+                raise ValueError(
+                    f"column {col.name!r} is numeric in the table but categorical in "
                     "the SCM"
                 )
-            if not cats and col.kind == "categorical":
+            if theirs.categories != col.categories:
                 raise ValueError(
-                    f"column {f!r} is numeric in the table but categorical in the SCM"
+                    f"column {col.name!r}: the SCM's categories "
+                    f"{list(theirs.categories)} differ from the encoder's "
+                    f"{list(col.categories)}; {fix}"
                 )
-            if cats:
-                index = {c: i for i, c in enumerate(cats)}
-                maps[j] = np.array(
-                    [index.get(_label_key(c), np.nan) for c in col.categories],
-                    np.float64,
-                )
+        t = targets[0]
         tcol = columns[t]
         if tcol.kind != "categorical":
             raise ValueError(
                 f"the SCM's target {tcol.name!r} is {tcol.kind}, not categorical; a "
                 "classifier needs a categorical target node"
             )
-        class_index = {_label_key(c): i for i, c in enumerate(self.classes)}
-        ymap = np.array([class_index.get(_label_key(c), -1) for c in tcol.categories])
-        if not np.isin(np.arange(len(self.classes)), ymap).all():
-            absent = [c for i, c in enumerate(self.classes) if i not in ymap]
+        absent = [c for c in self.target.categories if c not in tcol.categories]
+        if absent:
             raise ValueError(
                 f"the SCM's target {tcol.name!r} cannot produce the classes {absent} "
-                f"(its categories are {list(tcol.categories)})"
+                f"(its categories are {list(tcol.categories)}); {fix}"
             )
-
-        def decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            x = np.asarray(x)
-            X = np.empty((len(x), len(self.features)), np.float32)
-            X[:, modelled] = x[:, pos]
-            for j, v in fixed.items():
-                X[:, j] = v
-            for j, m in maps.items():
-                codes = X[:, j]
-                ok = np.isfinite(codes) & (codes >= 0) & (codes < len(m))
-                X[:, j] = np.where(
-                    ok, m[np.where(ok, codes, 0).astype(np.int64)], np.nan
-                )
-            yc = x[:, t]
-            ok = np.isfinite(yc) & (yc >= 0) & (yc < len(ymap))
-            y = np.where(ok, ymap[np.where(ok, yc, 0).astype(np.int64)], -1)
-            keep = y >= 0
-            return X[keep], y[keep].astype(np.int64)
-
-        return decode
+        if tcol.categories != self.target.categories:
+            raise ValueError(
+                f"the SCM's target {tcol.name!r} has the classes "
+                f"{list(tcol.categories)}, the encoder "
+                f"{list(self.target.categories)}; {fix}"
+            )
+        return Selection(index, fill, t, len(self.classes))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (labels keep their type: int, float or str)."""
         return {
-            "features": list(self.features),
-            "categories": [list(c) for c in self.categories],
+            "columns": [c.to_json() for c in self.columns],
             "classes": self.classes.tolist(),
             "classes_dtype": self.classes.dtype.kind,
             "from_frame": self.from_frame,
@@ -263,15 +326,35 @@ class TableEncoder:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TableEncoder:
-        """Inverse of `to_json`."""
+        """Inverse of `to_json` (also reads the features/categories layout of v1)."""
         kind = d["classes_dtype"]
         classes = np.asarray(d["classes"], dtype=object if kind in "OUS" else None)
-        return cls(
-            tuple(d["features"]),
-            tuple(tuple(c) for c in d["categories"]),
-            classes,
-            bool(d["from_frame"]),
-        )
+        if "columns" in d:
+            columns = tuple(Column.from_json(c) for c in d["columns"])
+        else:  # saved before the encoder held its schema
+            features = tuple(str(f) for f in d["features"])
+            columns = (
+                *(
+                    Column(f, "categorical", tuple(c)) if c else Column(f)
+                    for f, c in zip(features, d["categories"], strict=True)
+                ),
+                Column(
+                    _target_name(None, features),
+                    "categorical",
+                    tuple(label(c) for c in classes),
+                    is_target=True,
+                ),
+            )
+        return cls(columns, classes, bool(d["from_frame"]))
+
+
+def _target_name(y: Any, features: tuple[str, ...]) -> str:
+    """The target column's name: y's own name unless a feature has it."""
+    name = getattr(y, "name", None)
+    name = str(name) if name is not None else "target"
+    while name in features:
+        name = f"{name}_"
+    return name
 
 
 def _plain(v: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from finetune._config import FinetuneConfig
-from finetune._encode import TableEncoder
+from finetune._encode import TableEncoder, apply_selection
 from finetune._mixing import stratified_split
 
 _AUGMENTS = ("causalmix", "none", "scm_only")
@@ -21,7 +22,10 @@ _AUGMENTS = ("causalmix", "none", "scm_only")
 class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
     """Fine-tunes a tabular foundation model on real rows plus causal synthetic rows.
 
-    `fit` fits an ensemble of SCMs to the training rows (`jaxscm.fit_scm`), then
+    `fit` builds the table's one schema (`encoder_.columns`: non-numeric columns are
+    categorical, numeric ones numeric, the target categorical), fits an ensemble of
+    SCMs to the encoded training rows with that schema (`jaxscm.fit_scm(...,
+    columns=...)`, so the SCM's codes are the encoder's codes), then
     fine-tunes the TFM (TabPFN; by default the project's offline checkpoint from
     `finetune.load_tfm`) on meta-batches that mix the real rows with fresh rows drawn
     from the ensemble every step, with early stopping on held-out rows. Prediction
@@ -50,9 +54,11 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         predicts with the context the kept step was validated with (on credit-g the
         extra rows lowered the test ROC-AUC of a model fine-tuned on the other rows).
       scm: a fitted `jaxscm.Ensemble` over the table's columns to use instead of
-        fitting one.
+        fitting one; its categories and classes must be the encoder's (fit it with
+        `columns=` the estimator's schema).
       n_dags: graphs in the fitted ensemble.
-      scm_options: more keyword arguments for `jaxscm.fit_scm`.
+      scm_options: more keyword arguments for `jaxscm.fit_scm` (e.g.
+        `discovery=jaxscm.DiscoveryOptions(...)`, `mechanisms=`).
       callback: called with every step's and evaluation's record (a dict).
       verbose: show progress bars.
 
@@ -244,8 +250,10 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         seed = _seed(self.random_state)
         config = self._config(seed)
         X, y = _check_X(X), _check_y(y)
-        enc = TableEncoder.fit(X, y)
-        Xe, ye = enc.transform(X), enc.encode_labels(y)
+        enc = TableEncoder.fit(X, y)  # the table's one schema, also the SCM's
+        # Encoded once, in float64 (what the SCM is fitted on); TabPFN takes float32.
+        X64, ye = enc.transform(X, np.float64), enc.encode_labels(y)
+        Xe = X64.astype(np.float32)
         n_classes = len(enc.classes)
         train = np.arange(len(ye))
         Xv = yv = None
@@ -262,7 +270,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         if config.needs_scm and (
             config.max_steps > 0 or config.inference_context != "real"
         ):
-            scm, decode = self._ensemble(X, y, train, enc, seed)
+            scm, decode = self._ensemble(X64, ye, train, enc, seed)
         scm_seconds = time.perf_counter() - t_scm
         X_t = y_t = None
         if X_test is not None and y_test is not None:
@@ -351,50 +359,42 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         return cb
 
     def _ensemble(
-        self, X: Any, y: Any, train: np.ndarray, enc: TableEncoder, seed: int
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        train: np.ndarray,
+        enc: TableEncoder,
+        seed: int,
     ) -> tuple[Any, Any]:
-        import pandas as pd
+        """The SCM ensemble over the encoder's schema, and its decode to (X, y).
 
+        `X`, `y` are the encoded training table (float64 codes, int64 labels); the
+        SCM is fitted on these codes with the encoder's own `Column`s, so its
+        samples are encoder codes.
+        """
         scm = self.scm
         constants: dict[str, float] = {}
         if scm is None:
             import jaxscm
 
-            frame = (
-                X
-                if isinstance(X, pd.DataFrame)
-                else pd.DataFrame(np.asarray(X), columns=list(enc.features))
-            )
-            frame = frame.iloc[train].reset_index(drop=True).copy()
-            target = _target_name(y, enc.features)
-            yv = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)[train]
-            frame[target] = pd.Series(yv).map(str).astype("category").to_numpy()
-            kinds = {
-                f: "categorical" if c else "numeric"
-                for f, c in zip(enc.features, enc.categories, strict=True)
-            }
-            kinds[target] = "categorical"
+            Xtr = X[train]
             # Documented fallback: a feature constant in the training rows carries no
             # causal information and the SCM front end refuses it; it is left out of
             # the SCM and synthetic rows get its single (encoded) value.
-            Xtr = enc.transform(frame[list(enc.features)])
-            for j, f in enumerate(enc.features):
-                col = Xtr[:, j]
-                vals = np.unique(col[~np.isnan(col)])
+            kept = []
+            for j, col in enumerate(enc.feature_columns):
+                vals = np.unique(Xtr[:, j][~np.isnan(Xtr[:, j])])
                 if len(vals) <= 1:
-                    constants[f] = float(vals[0]) if len(vals) else float("nan")
-            frame = frame.drop(columns=list(constants))
-            kinds = {k: v for k, v in kinds.items() if k not in constants}
+                    constants[col.name] = float(vals[0]) if len(vals) else float("nan")
+                else:
+                    kept.append(j)
+            columns = (*(enc.feature_columns[j] for j in kept), enc.target)
+            codes = np.column_stack([Xtr[:, kept], y[train].astype(np.float64)])
             opts = dict(self.scm_options or {})
             opts.setdefault("progress", bool(self.verbose))
             try:
                 scm = jaxscm.fit_scm(
-                    frame,
-                    target=target,
-                    n_dags=self.n_dags,
-                    seed=seed,
-                    kinds=kinds,
-                    **opts,
+                    codes, columns=columns, n_dags=self.n_dags, seed=seed, **opts
                 )
             except Exception as err:
                 raise ValueError(
@@ -404,13 +404,13 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
                     "for plain fine-tuning"
                 ) from err
         try:
-            decode = enc.synthetic_decoder(scm.columns, constants)
+            selection = enc.synthetic_selection(scm.columns, constants)
         except ValueError as err:
             raise ValueError(
                 f"the SCM ensemble cannot generate this table: {err}; use "
                 "augment='none' for plain fine-tuning"
             ) from err
-        return scm, decode
+        return scm, functools.partial(apply_selection, selection)
 
     def _build_predictor(self) -> Any:
         """TabPFN fitted on the inference context, built once (predict is read-only)."""
@@ -536,14 +536,6 @@ def _check_y(y: Any) -> Any:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
-
-
-def _target_name(y: Any, features: tuple[str, ...]) -> str:
-    name = getattr(y, "name", None)
-    name = str(name) if name is not None else "target"
-    while name in features:
-        name = f"{name}_"
-    return name
 
 
 def _validation_split(

@@ -4,7 +4,8 @@ Fitted causal mechanisms (linear, logistic/softmax, tree ensembles, MLPs, empiri
 and parametric noise, post-nonlinear links) held as immutable PyTrees of arrays, with
 pure, jit-able and vmap-able sampling and interventions. The core imports only jax,
 numpy, numpyro and jaxtyping; the fitting front end (causal discovery, DoWhy fitting,
-distillation) imports its heavy dependencies only when called.
+distillation, in the subpackages `jaxscm.fitting` and `jaxscm.distillation`) imports
+its heavy dependencies only when called.
 
 Examples:
   >>> import jax
@@ -26,27 +27,28 @@ from jaxscm._mlp import MLP
 from jaxscm._noise import PARAMETRIC_FAMILIES, Empirical, Parametric, gaussian
 from jaxscm._random import random_scm
 from jaxscm._sample import do, propagate, sample, sample_noise
-from jaxscm._schema import Column
+from jaxscm._schema import Column, SchemaError
 from jaxscm._scm import SCM
 from jaxscm._shard import local_rows, sample_sharded, sharding_for
 from jaxscm._tree import TreeEnsemble
 
-# The fitting front end and the prior live in their own modules and pull in
-# causal-learn, DoWhy, sklearn or pandas only when called: `import jaxscm` stays light
-# (a test checks it in a subprocess). public name -> (module, attribute).
+# The fitting front end (`jaxscm.fitting`) and distillation (`jaxscm.distillation`)
+# pull in causal-learn, DoWhy, sklearn, pandas or flax only when called, and are
+# imported only on first use of one of their names: `import jaxscm` stays light (a
+# test checks it in a subprocess). public name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
-    "distill": ("jaxscm._distill", "distill"),
-    "SurrogateOptions": ("jaxscm._surrogate", "SurrogateOptions"),
-    "discover": ("jaxscm._discover", "discover"),
+    "distill": ("jaxscm.distillation", "distill"),
+    "SurrogateOptions": ("jaxscm.distillation", "SurrogateOptions"),
+    "discover": ("jaxscm.fitting", "discover"),
+    "DiscoveryOptions": ("jaxscm.fitting", "DiscoveryOptions"),
     "sample_dags": ("jaxscm._dags", "sample_dags"),
-    "fit": ("jaxscm._fit", "fit"),
-    "seeded_numpy": ("jaxscm._fit", "seeded_numpy"),
-    "fit_scm": ("jaxscm._fit_scm", "fit_scm"),
-    "FitInfo": ("jaxscm._fit_scm", "FitInfo"),
-    "save_fit": ("jaxscm._fit_scm", "save_fit"),
-    "load_fit": ("jaxscm._fit_scm", "load_fit"),
-    "infer_schema": ("jaxscm._table", "infer_schema"),
-    "SchemaError": ("jaxscm._table", "SchemaError"),
+    "fit": ("jaxscm.fitting", "fit"),
+    "seeded_numpy": ("jaxscm.fitting", "seeded_numpy"),
+    "fit_scm": ("jaxscm.fitting", "fit_scm"),
+    "FitInfo": ("jaxscm.fitting", "FitInfo"),
+    "save_fit": ("jaxscm.fitting", "save_fit"),
+    "load_fit": ("jaxscm.fitting", "load_fit"),
+    "infer_schema": ("jaxscm.fitting", "infer_schema"),
 }
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "Mechanism",
     "Parametric",
     "Root",
+    "SchemaError",
     "TreeEnsemble",
     "atomic_directory",
     "atomic_write",

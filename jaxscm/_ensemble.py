@@ -33,6 +33,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from jaxscm._canonical import canonical as canonical_form
 from jaxscm._canonical import envelope
+from jaxscm._mechanisms import Mechanism
 from jaxscm._pytree import pytree_dataclass, static
 from jaxscm._schema import Column
 from jaxscm._scm import SCM
@@ -54,9 +55,14 @@ class Ensemble:
       adjacency: (k, d, d) canonical adjacency, `A[b, i, j] = 1` for i -> j.
       columns: the canonical columns.
       n_inputs: per position and group, how many parent slots the group reads.
+      info: the fit record of an ensemble made by `jaxscm.fit_scm` (a
+        `jaxscm.FitInfo`: schema, edge probabilities, graphs, timings), else None.
+        Static; it compares by identity, so a sampler compiled for one fitted
+        ensemble is not reused for another fit (strip it with `with_info(None)`).
+        `jaxscm.save` leaves it out; `jaxscm.save_fit` writes it as fit.json.
     """
 
-    groups: tuple[tuple[Any, ...], ...]
+    groups: tuple[tuple[Mechanism, ...], ...]
     group: Int[Array, "k d"]
     order: Int[Array, "k d"]
     parent_pos: Int[Array, "k d p"]
@@ -64,6 +70,7 @@ class Ensemble:
     adjacency: Int[Array, "k d d"]
     columns: tuple[Column, ...] = static()
     n_inputs: tuple[tuple[int, ...], ...] = static()
+    info: Any = static(default=None, saved=False)
 
     _batched_fields = ("groups",)  # for `load`: these leaves carry a member axis
 
@@ -110,6 +117,20 @@ class Ensemble:
             jax.eval_shape(lambda e: ensemble_sample(jax.random.key(0), e, 2), self)
         except Exception as err:  # any shape inconsistency inside a group
             raise ValueError(f"Ensemble mechanisms are inconsistent: {err}") from err
+
+    def with_info(self, info: Any) -> Ensemble:
+        """The same ensemble carrying another fit record (no re-validation).
+
+        Args:
+          info: a `jaxscm.FitInfo`, or None.
+
+        Returns:
+          A new `Ensemble` sharing this one's arrays.
+        """
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        object.__setattr__(out, "info", info)
+        return out
 
     @property
     def n_members(self) -> int:

@@ -161,6 +161,8 @@ def _encode(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
         static, leaves = {}, {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
+            if not f.metadata.get("saved", True):
+                continue  # a record with its own file (Ensemble.info: fit.json)
             if f.metadata.get("static", False):
                 static[f.name] = _encode_static(value)
             else:

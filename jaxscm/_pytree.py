@@ -20,9 +20,12 @@ T = TypeVar("T")
 REGISTRY: dict[str, type] = {}
 
 
-def static(**kwargs: Any) -> Any:
-    """A dataclass field that is static metadata (part of the treedef), not a leaf."""
-    return dataclasses.field(metadata={"static": True}, **kwargs)
+def static(*, saved: bool = True, **kwargs: Any) -> Any:
+    """A dataclass field that is static metadata (part of the treedef), not a leaf.
+
+    `saved=False` marks a record that `jaxscm.save` leaves out (it has its own file).
+    """
+    return dataclasses.field(metadata={"static": True, "saved": saved}, **kwargs)
 
 
 def pytree_dataclass(cls: type[T]) -> type[T]:

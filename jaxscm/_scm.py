@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxscm._mechanisms import Classifier, Constant, Root
+from jaxscm._mechanisms import Classifier, Constant, Mechanism, Root
 from jaxscm._pytree import pytree_dataclass, static
 from jaxscm._schema import Column
 
@@ -45,7 +45,7 @@ class SCM:
       (4, 2)
     """
 
-    mechanisms: tuple[Any, ...]
+    mechanisms: tuple[Mechanism, ...]
     columns: tuple[Column, ...] = static()
     parents: tuple[tuple[int, ...], ...] = static()
 

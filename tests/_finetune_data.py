@@ -4,6 +4,7 @@ which takes far longer to fit than these tests may run)."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -42,7 +43,7 @@ def ensemble(columns, k: int = 3):
 
 def encoded(n: int = 80, seed: int = 0):
     """Encoded arrays (X float32, y int64), encoder, the decoder and the ensemble."""
-    from finetune._encode import TableEncoder
+    from finetune._encode import TableEncoder, apply_selection
 
     X, y, cols = table(n, seed)
     enc = TableEncoder.fit(X, y)
@@ -51,6 +52,6 @@ def encoded(n: int = 80, seed: int = 0):
         enc.transform(X),
         enc.encode_labels(y).astype(np.int64),
         enc,
-        enc.synthetic_decoder(ens.columns),
+        functools.partial(apply_selection, enc.synthetic_selection(ens.columns)),
         ens,
     )

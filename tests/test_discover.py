@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from jaxscm import Column, discover
-from jaxscm._discover import marks_to_votes
+from jaxscm.fitting import DiscoveryOptions as Opts
+from jaxscm.fitting._discover import marks_to_votes
 
 # Skeleton F1 floor on the planted 10-node linear-Gaussian DAG below (2,000 rows).
 # Measured with these seeds (causal-learn 0.1.4.8): PC, FCI and both 0.90. The floor
@@ -38,7 +39,9 @@ def _f1(probs: np.ndarray, adj: np.ndarray) -> float:
 @pytest.mark.parametrize("method", ["pc", "fci", "both"])
 def test_discover__recovers_planted_skeleton(method):
     x, adj = _planted()
-    probs = discover(x, method=method, n_bootstrap=4, seed=0, progress=False)
+    probs = discover(
+        x, options=Opts(method=method, n_bootstrap=4), seed=0, progress=False
+    )
     assert probs.shape == adj.shape
     assert np.all(np.diagonal(probs) == 0)
     assert np.all(probs + probs.T <= 1 + 1e-12)
@@ -47,9 +50,13 @@ def test_discover__recovers_planted_skeleton(method):
 
 def test_discover__same_seed_same_probs_other_seed_differs():
     x, _ = _planted(n=300)
-    a = discover(x, n_bootstrap=5, seed=3, progress=False)
-    assert np.array_equal(a, discover(x, n_bootstrap=5, seed=3, progress=False))
-    assert not np.array_equal(a, discover(x, n_bootstrap=5, seed=4, progress=False))
+    a = discover(x, options=Opts(n_bootstrap=5), seed=3, progress=False)
+    assert np.array_equal(
+        a, discover(x, options=Opts(n_bootstrap=5), seed=3, progress=False)
+    )
+    assert not np.array_equal(
+        a, discover(x, options=Opts(n_bootstrap=5), seed=4, progress=False)
+    )
 
 
 def test_discover__target_sink_moves_votes_into_the_target():
@@ -58,8 +65,10 @@ def test_discover__target_sink_moves_votes_into_the_target():
     a = y + rng.normal(size=1000)  # y -> a in truth; as a sink y receives the edge
     b = a + rng.normal(size=1000)
     df = pd.DataFrame({"y": y.astype(str), "a": a, "b": b})
-    sink = discover(df, target="y", n_bootstrap=3, progress=False)
-    free = discover(df, target="y", n_bootstrap=3, progress=False, target_sink=False)
+    sink = discover(df, target="y", options=Opts(n_bootstrap=3), progress=False)
+    free = discover(
+        df, target="y", options=Opts(n_bootstrap=3, target_sink=False), progress=False
+    )
     assert np.all(sink[0, :] == 0)
     assert sink[1, 0] == pytest.approx(free[1, 0] + free[0, 1])
 
@@ -84,7 +93,7 @@ def test_marks_to_votes__pag_marks_count_as_documented():
 
 def test_discover__bad_input_raises():
     with pytest.raises(ValueError, match="method"):
-        discover(np.zeros((5, 2)), method="ges")
+        discover(np.zeros((5, 2)), options=Opts(method="ges"))
     with pytest.raises(ValueError, match="column 1 holds NaN"):
         discover(np.array([[0.0, np.nan], [1.0, 2.0]]))
     with pytest.raises(ValueError, match="columns"):
@@ -93,7 +102,9 @@ def test_discover__bad_input_raises():
 
 def test_discover__time_limit_stops_after_the_first_resample():
     x, _ = _planted(n=300)
-    probs = discover(x, n_bootstrap=50, time_limit=0.0, progress=False)
+    probs = discover(x, options=Opts(n_bootstrap=50, time_limit=0.0), progress=False)
     # one completed run: every vote is 0, 0.5 or 1
     assert set(np.unique(probs)) <= {0.0, 0.5, 1.0}
-    assert not np.array_equal(probs, discover(x, n_bootstrap=4, progress=False))
+    assert not np.array_equal(
+        probs, discover(x, options=Opts(n_bootstrap=4), progress=False)
+    )

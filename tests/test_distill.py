@@ -20,7 +20,11 @@ from dowhy.gcm.ml.regression import create_knn_regressor
 
 import jaxscm
 from jaxscm import Column, Empirical
-from jaxscm._surrogate import SurrogateFidelityError, SurrogateOptions, SurrogateWarning
+from jaxscm.distillation._surrogate import (
+    SurrogateFidelityError,
+    SurrogateOptions,
+    SurrogateWarning,
+)
 
 pytestmark = pytest.mark.dowhy
 ml = gcm.ml

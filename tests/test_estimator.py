@@ -187,18 +187,18 @@ def test_estimator__sklearn_check_estimator():
 
 
 def test_encoder__constant_features_left_out_of_the_scm_are_filled(data):
-    from finetune._encode import TableEncoder
+    from finetune._encode import TableEncoder, apply_selection
 
     X, y, ens = data
     Xk = X.assign(kind="same")
     enc = TableEncoder.fit(Xk, y)
-    decode = enc.synthetic_decoder(ens.columns, {"kind": 0.0})
-    Xs, ys = decode(np.asarray(ens_sample(ens)))
+    selection = enc.synthetic_selection(ens.columns, {"kind": 0.0})
+    Xs, ys = apply_selection(selection, np.asarray(ens_sample(ens)))
     assert Xs.shape[1] == 5
     assert (Xs[:, 4] == 0.0).all()
     assert set(ys) <= {0, 1}
     with pytest.raises(ValueError, match=r"no columns \['kind'\]"):
-        enc.synthetic_decoder(ens.columns)
+        enc.synthetic_selection(ens.columns)
 
 
 def ens_sample(ens):
@@ -207,3 +207,53 @@ def ens_sample(ens):
     import jaxscm
 
     return jaxscm.sample(jax.random.key(0), ens, 16)[0]
+
+
+def test_estimator__encoder_and_its_scm_share_one_schema(data):
+    import jax
+
+    import bridge
+    import jaxscm
+    from finetune._encode import TableEncoder
+
+    X, y, _ = data
+    X = X.assign(colour=np.where(X["x0"] > 0, "red", "blue"))
+    enc = TableEncoder.fit(X, y)
+    X64, ye = enc.transform(X, np.float64), enc.encode_labels(y)
+    opts = {
+        "discovery": jaxscm.DiscoveryOptions(n_bootstrap=2),
+        "mechanisms": "linear",
+        "progress": False,
+    }
+    clf = _clf(n_dags=2, scm_options=opts)
+    scm, decode = clf._ensemble(X64, ye, np.arange(60), enc, 0)
+    assert scm.columns == enc.columns
+    assert all(a is b for a, b in zip(scm.columns, enc.columns, strict=True))
+    assert scm.info.columns == enc.columns
+    x = np.asarray(jaxscm.sample(jax.random.key(0), scm, 50)[1])
+    Xs, ys = decode(x)
+    # The SCM's codes are the encoder's codes: decoding is a column selection.
+    np.testing.assert_array_equal(Xs, x[:, :-1].astype(np.float32))
+    np.testing.assert_array_equal(ys, x[:, -1].astype(np.int64))
+    # Its rows as labels encode back to the same codes.
+    frame = bridge.to_frame(x, scm)
+    np.testing.assert_array_equal(enc.transform(frame[list(enc.features)]), Xs)
+    np.testing.assert_array_equal(enc.encode_labels(frame[enc.target.name]), ys)
+
+
+def test_encoder__synthetic_selection_refuses_other_categories(data):
+    from finetune._encode import TableEncoder
+    from jaxscm import Column
+
+    X, y, _ = data
+    enc = TableEncoder.fit(X.assign(colour=np.where(X["x0"] > 0, "red", "blue")), y)
+    cols = list(enc.columns)
+    cols[4] = Column("colour", "categorical", ("blue", "green", "red"))
+    with pytest.raises(ValueError, match=r"'colour': the SCM's categories .* differ"):
+        enc.synthetic_selection(cols)
+    cols[4] = Column("colour")
+    with pytest.raises(ValueError, match="'colour' is categorical in the table"):
+        enc.synthetic_selection(cols)
+    sel = enc.synthetic_selection(enc.columns)
+    assert sel.features.tolist() == [0, 1, 2, 3, 4]
+    assert (sel.target, sel.n_classes) == (5, 2)

@@ -75,9 +75,9 @@ def test_fit__same_random_state_same_samples_and_global_rng_untouched():
     df = _table(300)
     np.random.seed(5)
     before = np.random.get_state()[1].copy()
-    m1 = fit(df, _dag(), target="y", random_state=3)
+    m1 = fit(df, _dag(), target="y", seed=3)
     assert np.array_equal(np.random.get_state()[1], before)
-    m2 = fit(df, _dag(), target="y", random_state=3)
+    m2 = fit(df, _dag(), target="y", seed=3)
     with seeded_numpy(0):
         s1 = gcm.draw_samples(m1, 50)
     with seeded_numpy(0):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import types
 
 import jax
 import numpy as np
@@ -30,16 +32,16 @@ def _table(n: int = 300) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted():
-    return jaxscm.fit_scm(
+    model = jaxscm.fit_scm(
         _table(),
         "y",
         n_dags=3,
-        n_bootstrap=3,
+        discovery=jaxscm.DiscoveryOptions(n_bootstrap=3),
         seed=1,
         mechanisms="linear",
         progress=False,
-        return_info=True,
     )
+    return model, model.info
 
 
 def test_fit_scm__ensemble_over_the_table_columns_with_the_target_flagged(fitted):
@@ -71,19 +73,82 @@ def jnp_isfinite(x) -> bool:
     return np.isfinite(np.asarray(x)).all()
 
 
+def _fingerprint(x) -> str:
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(x)).tobytes()).hexdigest()
+
+
+def test_fit_scm__samples_bit_identical_to_the_recorded_fingerprint(fitted):
+    # Recorded on CPU (x86-64, float32) from main before the one-schema refactor
+    # (commit 74b0efc): the same table, options and key must give the same rows.
+    model, _ = fitted
+    x = jaxscm.sample(jax.random.key(0), model, 64)
+    assert _fingerprint(x)[:16] == "cc1eedf89df50dd0"
+    fast = jaxscm.fit_scm(
+        _table(120),
+        "y",
+        n_dags=2,
+        discovery=jaxscm.DiscoveryOptions(n_bootstrap=2),
+        seed=2,
+        progress=False,
+    )
+    x = jaxscm.sample(jax.random.key(0), fast, 64)
+    assert _fingerprint(x)[:16] == "7e9b219859091882"
+
+
+def test_fit_scm__a_given_schema_or_encoded_codes_give_the_same_model(fitted):
+    from jaxscm.fitting import prepare
+
+    model, info = fitted
+    df = _table()
+    schema = jaxscm.infer_schema(df, "y")
+    assert schema == info.columns
+    opts = dict(
+        n_dags=3,
+        discovery=jaxscm.DiscoveryOptions(n_bootstrap=3),
+        seed=1,
+        mechanisms="linear",
+        progress=False,
+    )
+    given = jaxscm.fit_scm(df, columns=schema, **opts)
+    codes = prepare(df, columns=schema).codes
+    encoded = jaxscm.fit_scm(codes, columns=schema, **opts)
+    for other in (given, encoded):
+        assert other.columns == model.columns
+        for u, v in zip(jax.tree.leaves(other), jax.tree.leaves(model), strict=True):
+            assert np.array_equal(u, v)
+    with pytest.raises(jaxscm.SchemaError, match=r"\['extra'\].*not in the schema"):
+        jaxscm.fit_scm(df.assign(extra=1.0), columns=schema, **opts)
+    with pytest.raises(ValueError, match="either a schema"):
+        jaxscm.fit_scm(df, columns=schema, kinds={"a": "numeric"}, **opts)
+
+
+def test_to_frame__sampled_rows_round_trip_through_the_schema_codec(fitted):
+    import bridge
+
+    model, _ = fitted
+    x = np.asarray(_sample(jax.random.key(5), model, 64)[1])
+    frame = bridge.to_frame(x, model)
+    for j, col in enumerate(model.columns):
+        values = frame[col.name].to_numpy(dtype=object)
+        if col.kind == "categorical":
+            assert set(values) <= set(col.categories)
+            np.testing.assert_array_equal(col.labels_of(x[:, j]), values)
+        np.testing.assert_array_equal(col.code_of(values), x[:, j])
+
+
 def test_fit_scm__reproducible_and_honours_required_and_forbidden_edges():
     kwargs = dict(
         n_dags=4,
-        n_bootstrap=2,
+        discovery=jaxscm.DiscoveryOptions(n_bootstrap=2),
         seed=4,
         mechanisms="linear",
         progress=False,
         required=[("city", "count")],
         forbidden=[("a", "b")],
-        return_info=True,
     )
-    a, info = jaxscm.fit_scm(_table(120), "y", **kwargs)
-    b, _ = jaxscm.fit_scm(_table(120), "y", **kwargs)
+    a = jaxscm.fit_scm(_table(120), "y", **kwargs)
+    b = jaxscm.fit_scm(_table(120), "y", **kwargs)
+    info = a.info
     assert a.columns == b.columns
     for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         assert np.array_equal(u, v)
@@ -95,21 +160,22 @@ def test_fit_scm__reproducible_and_honours_required_and_forbidden_edges():
 
 def test_save_fit__round_trip_and_refuses_to_clobber(fitted, tmp_path):
     model, info = fitted
-    out = jaxscm.save_fit(tmp_path / "m", model, info)
+    out = jaxscm.save_fit(tmp_path / "m", model)
     assert sorted(p.name for p in out.iterdir()) == ["fit.json", "model.npz"]
-    back, info2 = jaxscm.load_fit(out)
+    back = jaxscm.load_fit(out)
+    info2 = back.info
     key = jax.random.key(3)
     assert np.array_equal(_sample(key, back, 64), _sample(key, model, 64))
     assert info2.columns == info.columns
     assert np.array_equal(info2.dags, info.dags)
     with pytest.raises(FileExistsError, match="overwrite"):
-        jaxscm.save_fit(out, model, info)
-    jaxscm.save_fit(out, model, info, overwrite=True)
+        jaxscm.save_fit(out, model)
+    jaxscm.save_fit(out, model, overwrite=True)
     user = tmp_path / "notes"
     user.mkdir()
     (user / "keep.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a model directory"):
-        jaxscm.save_fit(user, model, info, overwrite=True)
+        jaxscm.save_fit(user, model, overwrite=True)
     assert (user / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "notes"]
 
@@ -117,13 +183,13 @@ def test_save_fit__round_trip_and_refuses_to_clobber(fitted, tmp_path):
 def test_save_fit__an_error_leaves_nothing_behind(fitted, tmp_path):
     _, info = fitted
     with pytest.raises(TypeError):
-        jaxscm.save_fit(tmp_path / "m", object(), info)
+        jaxscm.save_fit(tmp_path / "m", types.SimpleNamespace(info=info))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_load_fit__corrupted_record_is_a_format_error(fitted, tmp_path):
     model, info = fitted
-    out = jaxscm.save_fit(tmp_path / "m", model, info)
+    out = jaxscm.save_fit(tmp_path / "m", model)
     record = json.loads((out / "fit.json").read_text())
     record["version"] = 99
     (out / "fit.json").write_text(json.dumps(record))

@@ -1,4 +1,4 @@
-"""Schema inference, encoding and the errors for bad tables (jaxscm._table)."""
+"""Schema inference, encoding and the errors for bad tables (jaxscm.fitting._table)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import bridge
 from jaxscm import Column
-from jaxscm._table import SchemaError, decode, encode, infer_schema, prepare
+from jaxscm.fitting._table import SchemaError, encode, infer_schema, prepare
 
 
 def _table(n: int = 40) -> pd.DataFrame:
@@ -119,7 +120,7 @@ def test_encode_decode__round_trip_labels():
     x = encode(df, cols)
     assert x.dtype == np.float64
     assert x.shape == df.shape
-    back = decode(x, cols)
+    back = bridge.to_frame(x, cols)  # the decoder of the schema's codes
     assert back["city"].astype(str).tolist() == df["city"].tolist()
     assert back["ok"].astype(str).tolist() == df["ok"].astype(str).tolist()
     assert back["count"].tolist() == df["count"].tolist()

@@ -76,22 +76,25 @@ def run(args: argparse.Namespace) -> int:
         c: k for k in ("categorical", "integer", "numeric") for c in getattr(args, k)
     }
     df = bridge.read_table(args.data)
-    model, info = jaxscm.fit_scm(
-        df,
-        args.target,
-        n_dags=args.n_dags,
-        seed=args.seed,
-        kinds=kinds,
+    discovery = jaxscm.DiscoveryOptions(
         method=args.method,
         n_bootstrap=args.n_bootstrap,
         alpha=args.alpha,
         max_depth=None if args.max_depth < 0 else args.max_depth,
         time_limit=args.time_limit,
         target_sink=not args.free_target,
+    )
+    model = jaxscm.fit_scm(
+        df,
+        args.target,
+        n_dags=args.n_dags,
+        seed=args.seed,
+        kinds=kinds,
+        discovery=discovery,
         mechanisms=args.mechanisms,
         progress=not args.quiet,
-        return_info=True,
     )
-    out = jaxscm.save_fit(args.output, model, info, overwrite=args.overwrite)
+    out = jaxscm.save_fit(args.output, model, overwrite=args.overwrite)
+    info = model.info
     print(fit_summary(info, args.target, out))
     return 0

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     # The output is checked before the model is loaded: a typo costs nothing.
     bridge.table_format(args.output, write=True)
-    model, _ = jaxscm.load_fit(args.model_dir)
+    model = jaxscm.load_fit(args.model_dir)
     out = bridge.write_samples(
         args.output,
         jax.random.key(args.seed),

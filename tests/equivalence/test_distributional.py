@@ -22,10 +22,10 @@ from scipy import stats
 
 import jaxscm
 from jaxscm._dags import sample_dags
-from jaxscm._discover import discover
-from jaxscm._distill import distill
-from jaxscm._fit import fit, seeded_numpy
-from jaxscm._table import encode, prepare
+from jaxscm.distillation._distill import distill
+from jaxscm.fitting._discover import DiscoveryOptions, discover
+from jaxscm.fitting._fit import fit, seeded_numpy
+from jaxscm.fitting._table import encode, prepare
 from tests.equivalence import TEST_FAILURE_RATE
 
 N = 2000  # rows per side for the per-node tests
@@ -53,12 +53,10 @@ def _fitted(name: str):
     df, target = _frame(name)
     prep = prepare(df, target)
     probs = discover(
-        prep.codes, columns=prep.columns, n_bootstrap=5, seed=0, progress=False
+        prep, options=DiscoveryOptions(n_bootstrap=5), seed=0, progress=False
     )
     dag = np.asarray(sample_dags(jax.random.key(0), probs, 1))[0]
-    model = fit(
-        prep.codes, dag, columns=prep.columns, mechanisms="fast", random_state=0
-    )
+    model = fit(prep.codes, dag, columns=prep.columns, mechanisms="fast", seed=0)
     scm = distill(model, columns=prep.columns)
     return prep.columns, model, scm
 

@@ -2,10 +2,11 @@
 
 DoWhy works on category labels, the SCM on integer codes: code `i` of a categorical
 column is the label `Column.categories[i]`. This module infers the columns of a
-fitted gcm model when the caller gives none, maps DoWhy values to SCM values
-(`codes`), and turns DoWhy's encoders of categorical parents (one-hot, or its
-CatBoost target encoding; `dowhy.gcm.util.general.auto_apply_encoders`) into an
-`Encode` lookup step that gives the sklearn model the same inputs.
+fitted gcm model when the caller gives none (DoWhy values map to SCM values through
+the schema's own codec, `Column.code_of`), and turns DoWhy's encoders of categorical
+parents (one-hot, or its CatBoost target encoding;
+`dowhy.gcm.util.general.auto_apply_encoders`) into an `Encode` lookup step that gives
+the sklearn model the same inputs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from jaxscm._features import Encode
-from jaxscm._schema import Column
+from jaxscm._schema import Column, label, ordered_labels
 
 
 def mechanism_of(causal_model: Any, node: Any, where: str) -> Any:
@@ -64,13 +65,13 @@ def _infer_column(mech: Any, name: str) -> Column:
 
     if isinstance(mech, ClassifierFCM):
         classes = classes_of(mech.classifier_model, f"node {name!r}")
-        return Column(name, "categorical", tuple(str(c) for c in classes))
+        return Column(name, "categorical", tuple(label(c) for c in classes))
     if isinstance(mech, DiscreteAdditiveNoiseModel):
         return Column(name, "integer")
     if isinstance(mech, EmpiricalDistribution) and mech.data is not None:
         data = np.asarray(mech.data).ravel()
         if data.size and isinstance(data[0], (str, bool, np.bool_)):
-            return Column(name, "categorical", tuple(sorted({str(x) for x in data})))
+            return Column(name, "categorical", ordered_labels(data))
         if np.issubdtype(data.dtype, np.integer):
             return Column(name, "integer")
     return Column(name)
@@ -83,24 +84,6 @@ def classes_of(classifier_model: Any, where: str) -> np.ndarray:
         raise ValueError(
             f"{where}: the classifier is not fitted ({err}); call gcm.fit"
         ) from None
-
-
-def codes(values: Any, column: Column, where: str = "") -> np.ndarray:
-    """Maps DoWhy values (labels for categorical columns) to the SCM's float values."""
-    values = np.asarray(values).ravel()
-    if column.kind != "categorical":
-        return values.astype(np.float64)
-    lookup = {c: i for i, c in enumerate(column.categories)}
-    out = np.empty(values.shape[0], np.float64)
-    for i, v in enumerate(values):
-        code = lookup.get(str(v))
-        if code is None:
-            raise ValueError(
-                f"{where or 'column ' + repr(column.name)}: label {v!r} is not among "
-                f"the column's categories {list(column.categories)}"
-            )
-        out[i] = code
-    return out
 
 
 def encoders(model: Any, ctx: Any) -> Encode | None:
@@ -138,10 +121,10 @@ def encoders(model: Any, ctx: Any) -> Encode | None:
                 raise NotImplementedError(
                     f"{where}: OneHotEncoder with drop= or several columns"
                 )
-            known = [str(c) for c in enc.categories_[0]]
+            known = [label(c) for c in enc.categories_[0]]
             table = np.array([[float(c == k) for k in known] for c in col.categories])
         elif isinstance(enc, CatBoostEncoder):
-            means = {str(k): float(v) for k, v in enc._category_means.items()}
+            means = {label(k): float(v) for k, v in enc._category_means.items()}
             table = np.array(
                 [[means.get(c, float(enc._alpha))] for c in col.categories]
             )

@@ -4,10 +4,10 @@ This is the one place where DoWhy and sklearn objects meet the core. Three
 `functools.singledispatch` registries convert, in turn, a node's mechanism (DoWhy's
 `ClassifierFCM`, `AdditiveNoiseModel`, ...), its noise model (`EmpiricalDistribution`,
 `ScipyDistribution`) and its prediction model (DoWhy's sklearn wrappers, and the
-sklearn estimators inside them, in `jaxscm._distill_sklearn`). Every conversion copies
-parameters; nothing is refitted. A type without a conversion raises
+sklearn estimators inside them, in `jaxscm.distillation._sklearn`). Every conversion
+copies parameters; nothing is refitted. A type without a conversion raises
 `NotImplementedError` naming the node and the type; the only lossy path is the
-explicit `surrogate=` opt-in (`jaxscm._surrogate`).
+explicit `surrogate=` opt-in (`jaxscm.distillation._surrogate`).
 
 Values: DoWhy works on category labels, the SCM on integer codes. A categorical
 column's code `i` is the label `Column.categories[i]`; classifier probabilities are
@@ -29,18 +29,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxscm._distill_columns import (
+from jaxscm._features import Pipeline, Select
+from jaxscm._mechanisms import Additive, Classifier, Root
+from jaxscm._noise import PARAMETRIC_FAMILIES, Empirical, Parametric
+from jaxscm._schema import Column, label
+from jaxscm._scm import SCM
+from jaxscm.distillation._columns import (
     classes_of,
-    codes,
     encoders,
     mechanism_of,
     resolve_columns,
 )
-from jaxscm._features import Pipeline, Select
-from jaxscm._mechanisms import Additive, Classifier, Root
-from jaxscm._noise import PARAMETRIC_FAMILIES, Empirical, Parametric
-from jaxscm._schema import Column
-from jaxscm._scm import SCM
 
 
 @dataclasses.dataclass
@@ -75,7 +74,7 @@ class _Run:
     def samples(self) -> Any:
         """DoWhy's own samples of the model (for surrogate training), drawn once."""
         if self._samples is None:
-            from jaxscm._surrogate import draw_gcm_samples
+            from jaxscm.distillation._surrogate import draw_gcm_samples
 
             self._samples = draw_gcm_samples(self.causal_model, self.surrogate)
         return self._samples
@@ -148,7 +147,7 @@ def distill(
     import networkx as nx
     from dowhy.graph import get_ordered_predecessors
 
-    from jaxscm._surrogate import surrogate_options
+    from jaxscm.distillation._surrogate import surrogate_options
 
     _ensure_registered()
     dtype = jnp.dtype(dtype)
@@ -288,7 +287,7 @@ def _register_mechanisms() -> None:
                 f"says {ctx.column.kind!r}"
             )
         model = mech.classifier_model
-        classes = [str(c) for c in classes_of(model, ctx.where)]
+        classes = [label(c) for c in classes_of(model, ctx.where)]
         unknown = [c for c in classes if c not in ctx.column.categories]
         if unknown:
             raise ValueError(
@@ -324,7 +323,7 @@ def _then(f: Any, step: Any) -> Pipeline:
 def _noise(noise: Any, ctx: _Node, root: bool = False) -> Any:
     what = f"{type(noise).__module__}.{type(noise).__qualname__}"
     if ctx.run.surrogate is not None and hasattr(noise, "draw_samples"):
-        from jaxscm._surrogate import empirical_surrogate
+        from jaxscm.distillation._surrogate import empirical_surrogate
 
         return empirical_surrogate(noise, ctx, root=root, what=what)
     raise NotImplementedError(
@@ -351,7 +350,7 @@ def _register_noise() -> None:
                 f"expected 1"
             )
         if root:
-            values = codes(data, ctx.column, ctx.where)
+            values = ctx.column.code_of(data)
         else:
             values = np.asarray(data, dtype=np.float64).ravel()
         return Empirical(values=ctx.array(values))
@@ -369,7 +368,7 @@ def _register_noise() -> None:
             )
         family = getattr(dist, "name", None)
         if family not in PARAMETRIC_FAMILIES and ctx.run.surrogate is not None:
-            from jaxscm._surrogate import empirical_surrogate
+            from jaxscm.distillation._surrogate import empirical_surrogate
 
             return empirical_surrogate(noise, ctx, root=root, what=f"scipy {family}")
         if family not in PARAMETRIC_FAMILIES:
@@ -423,7 +422,7 @@ def _predictor_or_surrogate(model: Any, ctx: _Node, *, classifier: bool) -> Any:
                 f"surrogate trained on the mechanism's own inputs and outputs "
                 f"(approximate; its fidelity is reported and checked)"
             ) from None
-        from jaxscm._surrogate import fit_surrogate
+        from jaxscm.distillation._surrogate import fit_surrogate
 
         return fit_surrogate(model, ctx, classifier=classifier, reason=str(err))
 
@@ -434,8 +433,8 @@ def _register_predictors() -> None:
         SklearnRegressionModel,
     )
 
-    from jaxscm._distill_sklearn import register, sklearn_predictor
     from jaxscm._linear import Linear
+    from jaxscm.distillation._sklearn import register, sklearn_predictor
 
     register()
 

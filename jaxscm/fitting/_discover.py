@@ -37,6 +37,7 @@ effect of the features).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import time
 import warnings
@@ -47,30 +48,14 @@ import numpy as np
 
 from jaxscm._schema import Column
 
+METHODS = ("pc", "fci", "both")
 
-def discover(
-    x: Any,
-    *,
-    columns: Sequence[Column] | None = None,
-    target: str | None = None,
-    method: str = "pc",
-    n_bootstrap: int = 20,
-    alpha: float = 0.05,
-    max_depth: int | None = 3,
-    time_limit: float | None = None,
-    target_sink: bool = True,
-    test: str | None = None,
-    seed: int = 0,
-    progress: bool = True,
-) -> np.ndarray:
-    """Edge probabilities from PC/FCI on bootstrap resamples (rules in module doc).
 
-    Args:
-      x: a DataFrame (its schema is inferred, or `columns` used) or an (n, d) array of
-        values / category codes without missing values.
-      columns: the schema (required with an array holding categorical codes; an array
-        without it is taken as all numeric).
-      target: target column name, when `x` is a DataFrame and `columns` is None.
+@dataclasses.dataclass(frozen=True)
+class DiscoveryOptions:
+    """How `discover` (and `fit_scm`) find edge probabilities (rules in module doc).
+
+    Attributes:
       method: "pc", "fci" or "both".
       n_bootstrap: number of resamples (>= 1).
       alpha: significance level of the independence tests.
@@ -81,6 +66,64 @@ def discover(
         denominator.
       target_sink: move votes for target -> j to j -> target.
       test: a causal-learn independence test name overriding the default choice.
+
+    Raises:
+      ValueError: an unknown method, n_bootstrap < 1, alpha outside (0, 1), or a
+        negative max_depth or time_limit.
+
+    Examples:
+      >>> DiscoveryOptions(n_bootstrap=4).method
+      'pc'
+    """
+
+    method: str = "pc"
+    n_bootstrap: int = 20
+    alpha: float = 0.05
+    max_depth: int | None = 3
+    time_limit: float | None = None
+    target_sink: bool = True
+    test: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(
+                f"method must be 'pc', 'fci' or 'both', got {self.method!r}"
+            )
+        if self.n_bootstrap < 1:
+            raise ValueError(f"n_bootstrap must be >= 1, got {self.n_bootstrap}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.max_depth is not None and self.max_depth < 0:
+            raise ValueError(f"max_depth must be >= 0 or None, got {self.max_depth}")
+        if self.time_limit is not None and self.time_limit < 0:
+            raise ValueError(
+                f"time_limit must be >= 0 seconds or None, got {self.time_limit}"
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+
+def discover(
+    x: Any,
+    *,
+    columns: Sequence[Column] | None = None,
+    target: str | None = None,
+    options: DiscoveryOptions | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> np.ndarray:
+    """Edge probabilities from PC/FCI on bootstrap resamples (rules in module doc).
+
+    Args:
+      x: a DataFrame (its schema is inferred, or `columns` used), a prepared table
+        (`jaxscm.fitting.prepare`), or an (n, d) array of values / category codes
+        without missing values.
+      columns: the schema (required with an array holding categorical codes; an array
+        without it is taken as all numeric).
+      target: target column name, when `x` is a DataFrame and `columns` is None.
+      options: the `DiscoveryOptions` (default: `DiscoveryOptions()`).
       seed: seed of the resampling (the runs themselves are deterministic).
       progress: show a tqdm progress bar over resamples.
 
@@ -88,42 +131,54 @@ def discover(
       (d, d) float64, `[i, j]` = P(i -> j), zero diagonal.
 
     Raises:
-      ValueError: an unknown method, n_bootstrap < 1, NaNs in an array input, or every
-        resample failing (the error of the last one is chained).
+      ValueError: NaNs in an array input, or every resample failing (the error of
+        the last one is chained).
 
     Examples:
       >>> import numpy as np
       >>> rng = np.random.default_rng(0)
       >>> a = rng.normal(size=500); b = a + rng.normal(size=500)
-      >>> p = discover(np.c_[a, b], n_bootstrap=2, progress=False)
+      >>> opts = DiscoveryOptions(n_bootstrap=2)
+      >>> p = discover(np.c_[a, b], options=opts, progress=False)
       >>> bool(p[0, 1] + p[1, 0] == 1.0)
       True
     """
     from tqdm.auto import tqdm
 
-    if method not in ("pc", "fci", "both"):
-        raise ValueError(f"method must be 'pc', 'fci' or 'both', got {method!r}")
-    if n_bootstrap < 1:
-        raise ValueError(f"n_bootstrap must be >= 1, got {n_bootstrap}")
-    data, columns = _as_array(x, columns, target)
+    from jaxscm.fitting._table import as_prepared
+
+    opts = DiscoveryOptions() if options is None else options
+    if not isinstance(opts, DiscoveryOptions):
+        raise TypeError(
+            f"options must be a DiscoveryOptions, got {type(opts).__name__}"
+        )
+    table = as_prepared(x, columns, target)
+    data, columns = table.codes, table.columns
     n, d = data.shape
+    test = opts.test
     if test is None:
         test = "chisq" if all(c.kind == "categorical" for c in columns) else "fisherz"
     rng = np.random.default_rng(seed)
-    algos = ("pc", "fci") if method == "both" else (method,)
+    algos = ("pc", "fci") if opts.method == "both" else (opts.method,)
     votes = np.zeros((d, d))
     done, last_error = 0, None
     start = time.perf_counter()
-    bar = tqdm(range(n_bootstrap), desc=f"discover ({method})", disable=not progress)
+    bar = tqdm(
+        range(opts.n_bootstrap), desc=f"discover ({opts.method})", disable=not progress
+    )
     for _ in bar:
-        if time_limit is not None and done and time.perf_counter() - start > time_limit:
+        if (
+            opts.time_limit is not None
+            and done
+            and time.perf_counter() - start > opts.time_limit
+        ):
             break
         rows = rng.integers(0, n, n)
         sample = data[rows]
         try:
-            run = sum(_run(a, sample, test, alpha, max_depth) for a in algos) / len(
-                algos
-            )
+            run = sum(
+                _run(a, sample, test, opts.alpha, opts.max_depth) for a in algos
+            ) / len(algos)
         except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as err:
             last_error = err  # e.g. a resample where a rare category vanished
             continue
@@ -132,41 +187,16 @@ def discover(
     bar.close()
     if done == 0:
         raise ValueError(
-            f"causal discovery failed on every resample ({n_bootstrap}); last error: "
-            f"{last_error}"
+            f"causal discovery failed on every resample ({opts.n_bootstrap}); last "
+            f"error: {last_error}"
         ) from last_error
     probs = votes / done
     t = next((i for i, c in enumerate(columns) if c.is_target), None)
-    if target_sink and t is not None:
+    if opts.target_sink and t is not None:
         probs[:, t] += probs[t, :]
         probs[t, :] = 0.0
     np.fill_diagonal(probs, 0.0)
     return probs
-
-
-def _as_array(
-    x: Any, columns: Sequence[Column] | None, target: str | None
-) -> tuple[np.ndarray, tuple[Column, ...]]:
-    if type(x).__module__.startswith("pandas"):
-        from jaxscm._table import prepare
-
-        prep = prepare(x, target, columns=columns)
-        return prep.codes, prep.columns
-    data = np.asarray(x, np.float64)
-    if data.ndim != 2:
-        raise ValueError(f"discover needs an (n, d) table, got shape {data.shape}")
-    if np.isnan(data).any():
-        j = int(np.argwhere(np.isnan(data))[0, 1])
-        raise ValueError(
-            f"column {j} holds NaN; pass a DataFrame (missing values are imputed) or "
-            f"impute them first"
-        )
-    if columns is None:
-        columns = tuple(Column(f"x{j}") for j in range(data.shape[1]))
-    columns = tuple(columns)
-    if len(columns) != data.shape[1]:
-        raise ValueError(f"{len(columns)} columns for a table of {data.shape[1]}")
-    return data, columns
 
 
 def _run(

@@ -13,9 +13,12 @@ Kind inference rule (`infer_schema`), overridable per column:
 * other floats -> ``numeric``;
 * the target is always ``categorical`` (the project targets classification).
 
-Categories are the distinct non-missing values as strings ("1" for a whole number,
-"True"/"False" for booleans), in sorted string order - the order sklearn uses for
-`classes_`, so code i is the i-th class on both sides. At most `max_categories`
+Categories are the distinct non-missing values as labels (`jaxscm._schema.label`: "1"
+for a whole number, "True"/"False" for booleans) in the one order of
+`jaxscm._schema.ordered_labels` (by value for numbers, by string otherwise) - the
+order of `np.unique`, which sklearn uses for `classes_`, so code i is the i-th class
+on both sides. Encoding and decoding go through the `Column` codec
+(`Column.code_of`, `Column.labels_of`). At most `max_categories`
 (default `MAX_CATEGORIES` = 50) categories per column; more is an error suggesting to
 bin the column, drop it, or raise the cap.
 
@@ -29,25 +32,22 @@ downstream ever sees a NaN.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from jaxscm._schema import Column
+from jaxscm._schema import Column, SchemaError, ordered_labels
 
 MAX_CATEGORIES = 50
 MAX_INT_CATEGORIES = 10
 _KINDS = ("numeric", "integer", "categorical")
 
 
-class SchemaError(ValueError):
-    """A table that cannot be modelled as is; the message names the column and fix."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Prepared:
-    """A table ready for discovery and fitting.
+    """A table ready for discovery and fitting: encoded once, shared by every stage.
 
     Attributes:
       columns: the schema, in table order.
@@ -61,6 +61,11 @@ class Prepared:
     codes: np.ndarray
     missing_rate: dict[str, float]
     dropped_rows: int
+
+    @functools.cached_property
+    def frame(self) -> Any:
+        """The DataFrame DoWhy is fitted on (`to_dowhy_frame`), built on first use."""
+        return to_dowhy_frame(self.codes, self.columns)
 
 
 def infer_schema(
@@ -183,7 +188,7 @@ def _infer_column(
             and not values.map(lambda v: isinstance(v, (str, bool))).any()
         ):
             values, textual, numeric = as_num.astype(float), False, True
-    labels = _labels(values)
+    labels = ordered_labels(values.unique())
     n_unique = len(labels)
     if n_unique < 2:
         if is_target:
@@ -225,18 +230,6 @@ def _infer_column(
     return Column(name, "categorical", tuple(labels), is_target=is_target)
 
 
-def _label(v: Any) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    if isinstance(v, (int, float, np.integer, np.floating)) and float(v).is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def _labels(values: Any) -> list[str]:
-    return sorted({_label(v) for v in values.unique()})
-
-
 def encode(df: Any, columns: Sequence[Column]) -> np.ndarray:
     """Encodes a DataFrame as (n, d) float64 values, NaN where missing.
 
@@ -263,7 +256,7 @@ def encode(df: Any, columns: Sequence[Column]) -> np.ndarray:
     """
     import pandas as pd
 
-    out = np.empty((df.shape[0], len(columns)), np.float64)
+    out = np.empty((df.shape[0], len(columns)), np.float64)  # NaN where missing
     by_name = {str(c): c for c in df.columns}
     for j, col in enumerate(columns):
         if col.name not in by_name:
@@ -271,19 +264,7 @@ def encode(df: Any, columns: Sequence[Column]) -> np.ndarray:
         series = df[by_name[col.name]]
         missing = series.isna().to_numpy()
         if col.kind == "categorical":
-            lookup = {c: i for i, c in enumerate(col.categories)}
-            vals = np.full(len(series), np.nan)
-            for i, v in enumerate(series.to_numpy(dtype=object)):
-                if missing[i]:
-                    continue
-                code = lookup.get(_label(v))
-                if code is None:
-                    raise SchemaError(
-                        f"column {col.name!r}: label {v!r} is not among its categories "
-                        f"{list(col.categories)}"
-                    )
-                vals[i] = code
-            out[:, j] = vals
+            out[:, j] = col.code_of(series.to_numpy(dtype=object, na_value=None))
         else:
             num = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
             bad = np.isnan(num) & ~missing
@@ -307,9 +288,10 @@ def prepare(
     """Infers (or takes) the schema, encodes, and applies the missing-value policy.
 
     Args:
-      df: the table.
+      df: the table: a DataFrame, or an (n, d) array already encoded in `columns`'
+        schema (category codes, NaN where missing), which is not encoded again.
       target: the target column name (ignored when `columns` is given).
-      columns: a schema to use instead of inferring one.
+      columns: a schema to use instead of inferring one (required with an array).
       kinds: overrides for `infer_schema`.
       max_categories: the category cap for `infer_schema`.
 
@@ -317,12 +299,37 @@ def prepare(
       A `Prepared` table without missing values.
 
     Raises:
-      SchemaError: as `infer_schema` and `encode`.
+      SchemaError: as `infer_schema` and `encode`; a table column the schema lacks;
+        an array without `columns`, of another width, or holding invalid codes.
     """
-    if columns is None:
-        columns = infer_schema(df, target, kinds=kinds, max_categories=max_categories)
-    columns = tuple(columns)
-    x = encode(df, columns)
+    if not type(df).__module__.startswith("pandas"):
+        if columns is None:
+            raise SchemaError(
+                "an encoded (n, d) array needs its schema; pass columns=..."
+            )
+        columns = tuple(columns)
+        x = np.array(df, np.float64)  # a copy: imputation fills it in place
+        if x.ndim != 2 or x.shape[1] != len(columns):
+            raise SchemaError(
+                f"expected an (n, {len(columns)}) array of codes for the columns "
+                f"{[c.name for c in columns]}, got shape {x.shape}"
+            )
+        for j, col in enumerate(columns):
+            if col.kind == "categorical":
+                col.check_codes(x[:, j])
+    else:
+        if columns is None:
+            columns = infer_schema(
+                df, target, kinds=kinds, max_categories=max_categories
+            )
+        columns = tuple(columns)
+        extra = sorted(set(map(str, df.columns)) - {c.name for c in columns})
+        if extra:
+            raise SchemaError(
+                f"columns {extra} of the table are not in the schema; drop them or "
+                f"add them to the schema"
+            )
+        x = encode(df, columns)
     missing = np.isnan(x)
     rate = {c.name: float(missing[:, j].mean()) for j, c in enumerate(columns)}
     keep = np.ones(len(x), bool)
@@ -346,6 +353,46 @@ def prepare(
     return Prepared(columns, x, rate, int((~keep).sum()))
 
 
+def as_prepared(
+    x: Any, columns: Sequence[Column] | None = None, target: str | None = None
+) -> Prepared:
+    """The `Prepared` table of a DataFrame, an (n, d) array, or a `Prepared` as is.
+
+    Args:
+      x: a DataFrame (schema inferred, or `columns` used; missing values imputed),
+        an (n, d) array of values / category codes without missing values, or a
+        `Prepared` (returned as is).
+      columns: the schema (required with an array holding categorical codes; an
+        array without it is taken as all numeric).
+      target: the target column name, when `x` is a DataFrame and `columns` is None.
+
+    Raises:
+      ValueError: NaNs in an array, a column count that does not match, or a
+        `Prepared` with other columns than `columns`.
+    """
+    if isinstance(x, Prepared):
+        if columns is not None and tuple(columns) != x.columns:
+            raise ValueError("the prepared table has other columns than `columns`")
+        return x
+    if type(x).__module__.startswith("pandas"):
+        return prepare(x, target, columns=columns)
+    data = np.asarray(x, np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"expected an (n, d) table, got shape {data.shape}")
+    if np.isnan(data).any():
+        j = int(np.argwhere(np.isnan(data))[0, 1])
+        raise ValueError(
+            f"column {j} holds NaN; pass a DataFrame (missing values are imputed) or "
+            f"impute them first"
+        )
+    if columns is None:
+        columns = tuple(Column(f"x{j}") for j in range(data.shape[1]))
+    columns = tuple(columns)
+    if len(columns) != data.shape[1]:
+        raise ValueError(f"{len(columns)} columns for a table of {data.shape[1]}")
+    return Prepared(columns, data, {c.name: 0.0 for c in columns}, 0)
+
+
 def to_dowhy_frame(x: np.ndarray, columns: Sequence[Column]) -> Any:
     """The DataFrame DoWhy is fitted on: labels (str) for categorical columns.
 
@@ -358,38 +405,9 @@ def to_dowhy_frame(x: np.ndarray, columns: Sequence[Column]) -> Any:
     for j, col in enumerate(columns):
         v = x[:, j]
         if col.kind == "categorical":
-            labels = np.asarray(col.categories, dtype=object)
-            data[col.name] = labels[v.astype(np.int64)]
+            data[col.name] = col.labels_of(v)
         elif col.kind == "integer":
             data[col.name] = v.astype(np.int64)
         else:
             data[col.name] = v.astype(np.float64)
-    return pd.DataFrame(data)
-
-
-def decode(x: Any, columns: Sequence[Column]) -> Any:
-    """(n, d) codes -> DataFrame with labels (the inverse of `encode`).
-
-    Examples:
-      >>> import numpy as np
-      >>> from jaxscm import Column
-      >>> cols = [Column("b", "categorical", ("x", "y"))]
-      >>> decode(np.array([[1.0]]), cols)["b"].tolist()
-      ['y']
-    """
-    import pandas as pd
-
-    x = np.asarray(x)
-    data: dict[str, Any] = {}
-    for j, col in enumerate(columns):
-        v = x[:, j]
-        if col.kind == "categorical":
-            codes = np.where(np.isnan(v), -1, v).astype(np.int64)
-            data[col.name] = pd.Categorical.from_codes(
-                codes, categories=list(col.categories)
-            )
-        elif col.kind == "integer":
-            data[col.name] = np.round(v).astype(np.int64)
-        else:
-            data[col.name] = v
     return pd.DataFrame(data)

@@ -1,10 +1,10 @@
 """Exact conversions of fitted sklearn estimators into jaxscm predictors.
 
-Part of the distillation front end (`jaxscm._distill`): imported only when `distill`
-runs, it may import sklearn. Each conversion copies fitted parameters into a core
-predictor (`Linear`, `MLP`, `TreeEnsemble`, wrapped in a `Pipeline` with the feature
-maps of `jaxscm._features`) that computes what the estimator's `predict` (regression)
-or `predict_proba` (classification) computes.
+Part of the distillation front end (`jaxscm.distillation._distill`): imported only
+when `distill` runs, it may import sklearn. Each conversion copies fitted parameters
+into a core predictor (`Linear`, `MLP`, `TreeEnsemble`, wrapped in a `Pipeline` with
+the feature maps of `jaxscm._features`) that computes what the estimator's `predict`
+(regression) or `predict_proba` (classification) computes.
 
 Trees need care to agree on every row, not just on average. sklearn's exact trees
 (DecisionTree, RandomForest, ExtraTrees) cast their input to float32 and compare it

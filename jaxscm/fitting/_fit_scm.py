@@ -1,6 +1,6 @@
 """One call from a table to a sampleable SCM ensemble, and model directories.
 
-`fit_scm` chains the front end: schema and missing values (`jaxscm._table`),
+`fit_scm` chains the front end: schema and missing values (`jaxscm.fitting._table`),
 bootstrap PC/FCI edge probabilities (`discover`), k acyclic graphs (`sample_dags`),
 a DoWhy fit per graph (`fit`, node fits shared between graphs with the same parents),
 exact distillation (`distill`) and stacking (`stack`). The result is a
@@ -20,21 +20,27 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jaxscm._schema import Column
+from jaxscm.fitting._discover import DiscoveryOptions
+
+if TYPE_CHECKING:
+    from jaxscm._ensemble import Ensemble
 
 FIT_FORMAT = "jaxscm-fit"
 FIT_VERSION = 1
 
 
-@dataclasses.dataclass(frozen=True)
+# eq=False: a record of arrays compares (and hashes) by identity; it rides on the
+# fitted `Ensemble` as a static field, which needs a hash.
+@dataclasses.dataclass(frozen=True, eq=False)
 class FitInfo:
-    """What `fit_scm` did, for reports and for reloading.
+    """What `fit_scm` did, for reports and for reloading (`Ensemble.info`).
 
     Attributes:
       columns: the schema, table order.
@@ -47,7 +53,7 @@ class FitInfo:
       missing_rate: per column, the fraction of missing entries that were imputed.
       dropped_rows: rows dropped for a missing target.
       n_rows: rows used for fitting.
-      options: the options of the call (seed, method, ...).
+      options: the options of the call (seed, discovery options, ...).
     """
 
     columns: tuple[Column, ...]
@@ -102,47 +108,50 @@ def fit_scm(
     df: Any,
     target: str | None = None,
     *,
+    columns: Sequence[Column] | None = None,
     n_dags: int = 8,
     seed: int = 0,
     kinds: Mapping[str, str] | None = None,
-    method: str = "pc",
-    n_bootstrap: int = 20,
-    alpha: float = 0.05,
-    max_depth: int | None = 3,
-    time_limit: float | None = None,
-    target_sink: bool = True,
+    discovery: DiscoveryOptions | None = None,
     required: Iterable[tuple[str, str]] = (),
     forbidden: Iterable[tuple[str, str]] = (),
     mechanisms: str = "fast",
     dtype: Any = None,
     progress: bool = True,
-    return_info: bool = False,
-) -> Any:
+) -> Ensemble:
     """Fits an ensemble of SCMs to a table (pipeline in the module docstring).
 
+    The table is encoded once (`prepare`); discovery, every DoWhy fit (on one DoWhy
+    frame), distillation and stacking take that one schema.
+
     Args:
-      df: a pandas DataFrame.
-      target: the target column (categorical, >= 2 classes), or None.
+      df: a pandas DataFrame, or an (n, d) array already encoded in `columns`'
+        schema (category codes, NaN where missing; not encoded again).
+      target: the target column (categorical, >= 2 classes), or None. Ignored when
+        `columns` is given (the target is the column flagged `is_target`).
+      columns: the schema to use (one `Column` per DataFrame column, by name, in the
+        model's order) instead of inferring it; the SCM's codes are then exactly
+        this schema's codes.
       n_dags: number of graphs k in the ensemble.
       seed: the one seed; discovery, graph sampling and DoWhy are derived from it.
-      kinds: column kind overrides ("numeric", "integer", "categorical").
-      method, n_bootstrap, alpha, max_depth, time_limit, target_sink: as in
-        `jaxscm.discover`.
+      kinds: column kind overrides ("numeric", "integer", "categorical") for schema
+        inference (not with `columns`).
+      discovery: the `DiscoveryOptions` of `jaxscm.discover` (default:
+        `DiscoveryOptions()`).
       required: (cause, effect) name pairs every graph contains.
       forbidden: (cause, effect) name pairs no graph contains.
       mechanisms: as in `jaxscm.fit` ("fast", "linear", "hgb", "auto").
       dtype: float dtype of the distilled parameters (default float32).
       progress: show progress bars.
-      return_info: also return a `FitInfo`.
 
     Returns:
-      The `jaxscm.Ensemble` (columns in table order), or `(ensemble, info)` with
-      `return_info=True`.
+      The `jaxscm.Ensemble` (columns in table order), its fit record in `.info`
+      (a `FitInfo`).
 
     Raises:
       SchemaError: a bad table (naming the column and the fix).
-      ValueError: bad options, unknown names in `required`/`forbidden`, or required
-        edges forming a cycle.
+      ValueError: bad options, unknown names in `required`/`forbidden`, required
+        edges forming a cycle, or both `columns` and `kinds`.
 
     Examples:
       >>> import numpy as np, pandas as pd, jax, jaxscm
@@ -150,7 +159,8 @@ def fit_scm(
       >>> a = rng.normal(size=300)
       >>> y = np.where(a + rng.normal(size=300) > 0, "p", "n")
       >>> df = pd.DataFrame({"a": a, "y": y})
-      >>> model = fit_scm(df, target="y", n_dags=2, n_bootstrap=2, progress=False)
+      >>> opts = DiscoveryOptions(n_bootstrap=2)
+      >>> model = fit_scm(df, target="y", n_dags=2, discovery=opts, progress=False)
       >>> jaxscm.sample(jax.random.key(0), model, 5).shape
       (2, 5, 2)
     """
@@ -159,21 +169,28 @@ def fit_scm(
     from tqdm.auto import tqdm
 
     from jaxscm._dags import sample_dags
-    from jaxscm._discover import discover
-    from jaxscm._distill import distill
     from jaxscm._ensemble import stack
-    from jaxscm._fit import MECHANISMS, fit
-    from jaxscm._table import prepare
+    from jaxscm.distillation._distill import distill
+    from jaxscm.fitting._discover import discover
+    from jaxscm.fitting._fit import MECHANISMS, fit
+    from jaxscm.fitting._table import prepare
 
     if n_dags < 1:
         raise ValueError(f"n_dags must be >= 1, got {n_dags}")
     if mechanisms not in MECHANISMS:
         raise ValueError(f"mechanisms must be one of {MECHANISMS}, got {mechanisms!r}")
+    if columns is not None and kinds:
+        raise ValueError("pass either a schema (columns=) or kind overrides (kinds=)")
+    discovery = DiscoveryOptions() if discovery is None else discovery
+    if not isinstance(discovery, DiscoveryOptions):
+        raise TypeError(
+            f"discovery must be a DiscoveryOptions, got {type(discovery).__name__}"
+        )
     dtype = jnp.float32 if dtype is None else dtype
     timings: dict[str, float] = {}
     t_all = t = time.perf_counter()
-    prep = prepare(df, target, kinds=kinds)
-    names = [c.name for c in prep.columns]
+    table = prepare(df, target, columns=columns, kinds=kinds)
+    names = [c.name for c in table.columns]
     req, forb = (
         _edges(required, names, "required"),
         _edges(forbidden, names, "forbidden"),
@@ -181,18 +198,7 @@ def fit_scm(
     timings["schema"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    probs = discover(
-        prep.codes,
-        columns=prep.columns,
-        method=method,
-        n_bootstrap=n_bootstrap,
-        alpha=alpha,
-        max_depth=max_depth,
-        time_limit=time_limit,
-        target_sink=target_sink,
-        seed=seed,
-        progress=progress,
-    )
+    probs = discover(table, options=discovery, seed=seed, progress=progress)
     timings["discover"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -207,53 +213,39 @@ def fit_scm(
     timings["fit"] = timings["distill"] = 0.0
     for dag in tqdm(dags, desc="fit + distill", disable=not progress):
         t = time.perf_counter()
-        model = fit(
-            prep.codes,
-            dag,
-            columns=prep.columns,
-            mechanisms=mechanisms,
-            random_state=seed,
-            cache=cache,
-        )
+        model = fit(table, dag, mechanisms=mechanisms, seed=seed, cache=cache)
         timings["fit"] += time.perf_counter() - t
         t = time.perf_counter()
-        scms.append(distill(model, columns=prep.columns, dtype=dtype))
+        scms.append(distill(model, columns=table.columns, dtype=dtype))
         timings["distill"] += time.perf_counter() - t
         chosen.append(
             {str(v): str(model.graph.nodes[v]["jaxscm_mechanism"]) for v in names}
         )
     t = time.perf_counter()
-    ensemble = stack(scms, columns=prep.columns)
+    ensemble = stack(scms, columns=table.columns)
     timings["stack"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_all
-    if not return_info:
-        return ensemble
     info = FitInfo(
-        columns=prep.columns,
+        columns=table.columns,
         edge_probs=probs,
         dags=dags,
         mechanisms=tuple(chosen),
         timings=timings,
-        missing_rate=prep.missing_rate,
-        dropped_rows=prep.dropped_rows,
-        n_rows=int(prep.codes.shape[0]),
+        missing_rate=table.missing_rate,
+        dropped_rows=table.dropped_rows,
+        n_rows=int(table.codes.shape[0]),
         options={
-            "target": target,
+            "target": next((c.name for c in table.columns if c.is_target), None),
             "n_dags": n_dags,
             "seed": seed,
-            "method": method,
-            "n_bootstrap": n_bootstrap,
-            "alpha": alpha,
-            "max_depth": max_depth,
-            "time_limit": time_limit,
-            "target_sink": target_sink,
+            **discovery.to_json(),
             "mechanisms": mechanisms,
             "required": [list(e) for e in required],
             "forbidden": [list(e) for e in forbidden],
             "dtype": str(jnp.dtype(dtype)),
         },
     )
-    return ensemble, info
+    return ensemble.with_info(info)
 
 
 def _edges(pairs: Iterable[tuple[str, str]], names: list[str], what: str) -> np.ndarray:
@@ -272,14 +264,13 @@ def _edges(pairs: Iterable[tuple[str, str]], names: list[str], what: str) -> np.
 
 
 def save_fit(
-    path: str | os.PathLike[str], model: Any, info: FitInfo, *, overwrite: bool = False
+    path: str | os.PathLike[str], model: Any, *, overwrite: bool = False
 ) -> Path:
     """Writes a model directory (``model.npz`` + ``fit.json``) atomically.
 
     Args:
       path: the directory to create.
-      model: the fitted ensemble (or SCM).
-      info: its `FitInfo`.
+      model: the fitted ensemble of `fit_scm` (its `.info` becomes ``fit.json``).
       overwrite: replace an existing model directory (never a directory that is not
         one: a safety net against deleting user data).
 
@@ -287,12 +278,21 @@ def save_fit(
       The directory.
 
     Raises:
+      TypeError: `model` carries no `FitInfo` (save a bare model with
+        `jaxscm.save`), or is not a jaxscm model.
       FileExistsError: `path` exists (non-empty) and `overwrite` is False, or it is
         not a model directory.
     """
     from jaxscm._atomic import atomic_directory
     from jaxscm._io import save
 
+    info = getattr(model, "info", None)
+    if not isinstance(info, FitInfo):
+        raise TypeError(
+            f"save_fit needs the result of fit_scm (an Ensemble whose .info is a "
+            f"FitInfo), got {type(model).__name__}; save a bare model with "
+            f"jaxscm.save"
+        )
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         if not overwrite:
@@ -310,11 +310,11 @@ def save_fit(
     return path
 
 
-def load_fit(path: str | os.PathLike[str]) -> tuple[Any, FitInfo]:
+def load_fit(path: str | os.PathLike[str]) -> Ensemble:
     """Reads a model directory written by `save_fit`.
 
     Returns:
-      `(model, info)`.
+      The ensemble, its `FitInfo` in `.info`.
 
     Raises:
       FileNotFoundError: no model directory at `path`.
@@ -330,11 +330,17 @@ def load_fit(path: str | os.PathLike[str]) -> tuple[Any, FitInfo]:
             f"create one "
             f"with `causalmixft fit-scm` or jaxscm.save_fit"
         )
+    from jaxscm._ensemble import Ensemble
+
     model = load(path / "model.npz")
+    if not isinstance(model, Ensemble):
+        raise FormatError(
+            f"{path / 'model.npz'} holds a {type(model).__name__}, not an Ensemble"
+        )
     try:
         info = FitInfo.from_json(json.loads((path / "fit.json").read_text()))
     except (ValueError, KeyError, TypeError) as err:
         raise FormatError(f"{path / 'fit.json'}: {err}") from err
     if tuple(model.columns) != info.columns:
         raise FormatError(f"{path}: model.npz and fit.json describe different columns")
-    return model, info
+    return model.with_info(info)

@@ -20,7 +20,7 @@ GOOD; much slower: tens of seconds at 30 nodes).
 
 DoWhy draws from NumPy's global RNG (CatBoost encoders, sampling). `seeded_numpy`
 seeds it inside a context and restores the caller's state afterwards; `fit` seeds
-every node from (random_state, node, parents), so a node with the same parents gets
+every node from (seed, node, parents), so a node with the same parents gets
 the same fit in every DAG, and `fit_scm` reuses it through a cache.
 """
 
@@ -39,11 +39,11 @@ _HGB_GAIN = 0.9  # gradient boosting must reach below 90% of the linear model's 
 
 
 @contextlib.contextmanager
-def seeded_numpy(random_state: int | np.random.Generator) -> Iterator[None]:
+def seeded_numpy(seed: int | np.random.Generator) -> Iterator[None]:
     """Seeds NumPy's global RNG inside the block and restores its prior state after.
 
     Args:
-      random_state: an int seed, or a Generator from which one seed is drawn.
+      seed: an int seed, or a Generator from which one seed is drawn.
 
     Examples:
       >>> import numpy as np
@@ -53,7 +53,7 @@ def seeded_numpy(random_state: int | np.random.Generator) -> Iterator[None]:
       >>> bool((np.random.get_state()[1] == before).all())
       True
     """
-    seed = _seed(random_state)
+    seed = _seed(seed)
     # The legacy global RNG is the point here: DoWhy draws from it.
     state = np.random.get_state()  # noqa: NPY002
     np.random.seed(seed)  # noqa: NPY002
@@ -63,16 +63,13 @@ def seeded_numpy(random_state: int | np.random.Generator) -> Iterator[None]:
         np.random.set_state(state)  # noqa: NPY002
 
 
-def _seed(random_state: int | np.random.Generator) -> int:
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(0, 2**32 - 1))
-    if isinstance(random_state, (int, np.integer)) and not isinstance(
-        random_state, bool
-    ):
-        return int(random_state) % (2**32)
+def _seed(seed: int | np.random.Generator) -> int:
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**32 - 1))
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return int(seed) % (2**32)
     raise TypeError(
-        f"random_state must be an int or np.random.Generator, got "
-        f"{type(random_state).__name__}"
+        f"seed must be an int or np.random.Generator, got {type(seed).__name__}"
     )
 
 
@@ -83,20 +80,22 @@ def fit(
     columns: Sequence[Column] | None = None,
     target: str | None = None,
     mechanisms: str = "fast",
-    random_state: int | np.random.Generator = 0,
+    seed: int | np.random.Generator = 0,
     cache: dict[Any, Any] | None = None,
 ) -> Any:
     """Fits a DoWhy `gcm.StructuralCausalModel` on one DAG (rules in module doc).
 
     Args:
       x: a DataFrame (schema inferred unless `columns` is given; missing values
-        imputed, see `jaxscm._table`) or an (n, d) array of values / category codes.
+        imputed, see `jaxscm.fitting._table`), a prepared table
+        (`jaxscm.fitting.prepare`: its DoWhy frame is built once and reused by
+        every call on it), or an (n, d) array of values / category codes.
       dag: (d, d) adjacency (`[i, j]` true for i -> j, columns in table order) or a
         networkx DiGraph over the column names.
       columns: the schema (needed with an array holding categorical codes).
       target: the target column name for schema inference.
       mechanisms: "fast", "linear", "hgb" or "auto".
-      random_state: seed for the model choice split and DoWhy's global RNG.
+      seed: seed for the model choice split and DoWhy's global RNG.
       cache: a dict shared across calls on the same data and options; a node fitted
         with the same parents before is reused (not refitted).
 
@@ -120,16 +119,17 @@ def fit(
     from dowhy.gcm.causal_models import PARENTS_DURING_FIT
     from dowhy.graph import get_ordered_predecessors
 
-    from jaxscm._table import to_dowhy_frame
+    from jaxscm.fitting._table import as_prepared
 
     if mechanisms not in MECHANISMS:
         raise ValueError(f"mechanisms must be one of {MECHANISMS}, got {mechanisms!r}")
-    codes, columns = _codes(x, columns, target)
+    table = as_prepared(x, columns, target)
+    codes, columns = table.codes, table.columns
     names = [c.name for c in columns]
     graph = _graph(dag, names)
-    frame = to_dowhy_frame(codes, columns)
+    frame = table.frame
     model = gcm.StructuralCausalModel(graph)
-    base = _seed(random_state)
+    base = _seed(seed)
     index = {name: j for j, name in enumerate(names)}
     if mechanisms == "auto":
         with seeded_numpy(base):
@@ -167,14 +167,6 @@ def fit(
         graph.nodes[node][PARENTS_DURING_FIT] = list(parents)
         graph.nodes[node]["jaxscm_mechanism"] = choice
     return model
-
-
-def _codes(
-    x: Any, columns: Sequence[Column] | None, target: str | None
-) -> tuple[np.ndarray, tuple[Column, ...]]:
-    from jaxscm._discover import _as_array
-
-    return _as_array(x, columns, target)
 
 
 def _graph(dag: Any, names: list[str]) -> Any:

@@ -114,12 +114,10 @@ def draw_gcm_samples(causal_model: Any, options: SurrogateOptions) -> Any:
 
 def empirical_surrogate(noise: Any, ctx: Any, *, root: bool, what: str) -> Empirical:
     """An `Empirical` of `n_samples` draws of a distribution DoWhy can sample."""
-    from jaxscm._distill_columns import codes
-
     options = ctx.run.surrogate
     with _numpy_seeded(options.seed):
         draws = np.asarray(noise.draw_samples(options.n_samples)).ravel()
-    values = codes(draws, ctx.column, ctx.where) if root else draws.astype(np.float64)
+    values = ctx.column.code_of(draws) if root else draws.astype(np.float64)
     warnings.warn(
         f"{ctx.where}: the {'root' if root else 'noise'} distribution {what} has no "
         f"exact conversion; replaced by an Empirical of {options.n_samples} of its own "
@@ -179,8 +177,6 @@ def fit_surrogate(model: Any, ctx: Any, *, classifier: bool, reason: str) -> Pip
     Raises:
       SurrogateFidelityError: held-out fidelity below `min_fidelity`.
     """
-    from jaxscm._distill_columns import codes
-
     options = ctx.run.surrogate
     df = ctx.run.samples()
     raw = [df[p].to_numpy() for p in ctx.parents]
@@ -191,10 +187,7 @@ def fit_surrogate(model: Any, ctx: Any, *, classifier: bool, reason: str) -> Pip
         y = np.asarray(model.predict(x_dowhy), np.float64).reshape(-1, 1)
     x = (
         np.column_stack(
-            [
-                codes(r, c, ctx.where)
-                for r, c in zip(raw, ctx.parent_columns, strict=True)
-            ]
+            [c.code_of(r) for r, c in zip(raw, ctx.parent_columns, strict=True)]
         )
         if raw
         else np.zeros((len(df), 0))
