@@ -18,6 +18,24 @@ import numpy as np
 import pandas as pd
 
 
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """Where each encoder column sits in an SCM's sampled rows (one shared schema).
+
+    Attributes:
+      features: (f,) int64; for encoder feature j, its column index in the SCM's
+        rows, or -1 for a feature left out of the SCM (constant in training).
+      fill: (f,) float32; the encoded value of each left-out feature, 0 elsewhere.
+      target: the target's column index in the SCM's rows.
+      n_classes: the number of classes (label codes 0..n_classes-1).
+    """
+
+    features: np.ndarray
+    fill: np.ndarray
+    target: int
+    n_classes: int
+
+
 def _is_categorical(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
 
