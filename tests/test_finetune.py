@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from _finetune_data import TFM, encoded  # noqa: E402
 
 from finetune._config import FinetuneConfig  # noqa: E402
+from finetune._encode import Selection  # noqa: E402
 from finetune._finetune import finetune  # noqa: E402
 from finetune._mixing import SyntheticRows, build_meta_batch, ratio_at  # noqa: E402
 from finetune._tabpfn import make_classifier, network_of, query_loss  # noqa: E402
@@ -245,6 +246,90 @@ def test_synthetic_rows__fresh_every_step_from_one_compiled_sampler(data):
     raw = np.asarray(stream_mod.batch_fn(key, 0, ens, src.batch_size))
     rows = dec(raw.reshape(-1, raw.shape[-1]))[0]
     assert {tuple(r) for r in a[0]} <= {tuple(r) for r in rows}
+
+
+def _selection(enc, ens) -> Selection:
+    """The encoder's columns in the ensemble's rows (the test SCMs share its codes)."""
+    names = [c.name for c in ens.columns]
+    return Selection(
+        features=np.array([names.index(f) for f in enc.features], np.int64),
+        fill=np.zeros(len(enc.features), np.float32),
+        target=next(i for i, c in enumerate(ens.columns) if c.is_target),
+        n_classes=len(enc.classes),
+    )
+
+
+def _draws(src, steps, n=40):
+    return [src.draw(np.random.default_rng([0, s, 1]), n) for s in steps]
+
+
+@pytest.mark.parametrize("members", ["pooled", "per_step"])
+def test_synthetic_rows__same_key_and_step_give_identical_rows(data, members):
+    X, y, enc, dec, ens = data
+    key, sel = jax.random.key(3), _selection(enc, ens)
+    first = _draws(SyntheticRows(key, ens, sel, 40, members=members), range(3))
+    again = _draws(SyntheticRows(key, ens, sel, 40, members=members), range(3))
+    resumed = _draws(SyntheticRows(key, ens, sel, 40, members=members, start=2), [2])
+    decoded = _draws(SyntheticRows(key, ens, dec, 40, members=members), range(3))
+    for (Xa, ya), (Xb, yb), (Xd, yd) in zip(first, again, decoded, strict=True):
+        assert (Xa.dtype, ya.dtype, Xa.shape) == (np.float32, np.int64, (40, 4))
+        np.testing.assert_array_equal(Xa, Xb)
+        np.testing.assert_array_equal(ya, yb)
+        # the compiled selection gives exactly the NumPy decoder's rows
+        np.testing.assert_array_equal(Xa, Xd)
+        np.testing.assert_array_equal(ya, yd)
+    np.testing.assert_array_equal(resumed[0][0], first[2][0])
+    assert not np.array_equal(first[0][0], first[1][0])
+
+
+def test_synthetic_rows__pooled_rows_cover_every_member(data):
+    import bridge._stream as stream_mod
+
+    X, y, enc, dec, ens = data
+    key, sel = jax.random.key(5), _selection(enc, ens)
+
+    def members_hit(members):
+        src = SyntheticRows(key, ens, sel, 40, members=members)
+        Xs, _ = src.draw(np.random.default_rng(0), 40)
+        raw = np.asarray(stream_mod.batch_fn(key, 0, ens, src.batch_size))
+        member_of = {
+            tuple(row[sel.features]): m for m in range(len(raw)) for row in raw[m]
+        }
+        return [member_of[tuple(r)] for r in Xs]
+
+    pooled = members_hit("pooled")
+    assert set(pooled) == set(range(ens.n_members))
+    assert min(pooled.count(m) for m in range(ens.n_members)) >= 40 // 3 - 3
+    assert len(set(members_hit("per_step"))) == 1
+
+
+def test_synthetic_rows__dispatch_and_collect_alternate(data):
+    X, y, enc, dec, ens = data
+    src = SyntheticRows(jax.random.key(3), ens, _selection(enc, ens), 10)
+    with pytest.raises(RuntimeError, match="dispatch a step"):
+        src.collect(10)
+    src.dispatch(np.random.default_rng([0, 0, 1]))
+    assert src.pending
+    with pytest.raises(RuntimeError, match="collect the dispatched"):
+        src.dispatch(np.random.default_rng([0, 1, 1]))
+    Xs, ys = src.collect(10)
+    assert not src.pending
+    want = _draws(SyntheticRows(jax.random.key(3), ens, dec, 10), [0], n=10)[0]
+    np.testing.assert_array_equal(Xs, want[0])
+    np.testing.assert_array_equal(ys, want[1])
+
+
+def test_finetune__a_selection_runs_exactly_as_the_decoder(tfm, data):
+    X, y, enc, dec, ens = data
+    cfg = FinetuneConfig(**FAST, ratio=1.0, lr=1e-3)
+    kw = dict(config=cfg, n_classes=2, X_val=X[60:], y_val=y[60:], scm=ens)
+    decoded = finetune(tfm, X[:60], y[:60], decode=dec, **kw)
+    selected = finetune(tfm, X[:60], y[:60], selection=_selection(enc, ens), **kw)
+    assert [s["loss"] for s in selected.steps] == [s["loss"] for s in decoded.steps]
+    assert [s["n_synthetic"] for s in selected.steps] == [60, 60, 60]
+    assert _equal(decoded.network.state_dict(), selected.network.state_dict())
+    with pytest.raises(ValueError, match="not both"):
+        finetune(tfm, X[:60], y[:60], decode=dec, selection=_selection(enc, ens), **kw)
 
 
 @pytest.mark.parametrize("placement", ["context", "query", "both"])
