@@ -7,14 +7,14 @@ validation hold-out, as in the demo) it times fine-tuning steps of the same TFM:
 
 1. plain fine-tuning: meta-batches of the 96 real rows;
 2. CausalMixFT at `--ratio` r: the 96 real rows + r * 96 fresh synthetic rows from the
-   fitted SCM ensemble (drawn through `bridge.stream`, decoded, mixed);
+   fitted SCM ensemble (sampled, pooled and selected in one compiled call, mixed);
 3. plain fine-tuning on a meta-batch of the same size as 2, made of real rows only
    (96 * (1 + r) rows of the same table), to separate "more rows per step" from
    "rows that are synthetic".
 
 It reports the median seconds per step (the first steps, which include the one-off
 JAX compile of the ensemble sampler, are excluded and the compile is reported on
-its own), the synthetic stream's share of a CausalMixFT step (drawing + decoding +
+its own), the synthetic stream's share of a CausalMixFT step (drawing + selecting +
 waiting for the prefetched batch), and the overhead of CausalMixFT over the
 same-size plain step. Target: under 10 %. Numbers, not a test: it prints, it never
 fails on them.
@@ -99,10 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             progress=False,
         )
     fit_s = time.perf_counter() - t0
-    decode = enc.synthetic_decoder(scm.columns)
+    selection, decode = _selection_or_decoder(enc, scm)
+    rows = selection if selection is not None else decode
     n_syn = int(round(args.ratio * n))
     t0 = time.perf_counter()
-    src = SyntheticRows(jax.random.key(99), scm, decode, n_syn, members=args.members)
+    src = SyntheticRows(jax.random.key(99), scm, rows, n_syn, members=args.members)
     src.draw(np.random.default_rng(0), n_syn)
     compile_s = time.perf_counter() - t0
     from bridge._stream import batch_fn
@@ -113,12 +114,19 @@ def main(argv: list[str] | None = None) -> int:
         batch_fn(jax.random.key(98), i, scm, src.batch_size).block_until_ready()
         times.append(time.perf_counter() - t0)
     sample_s = float(np.median(times))
+    draws = []
+    for i in range(10):  # a whole step's draw (sample, pool, select, to NumPy)
+        t0 = time.perf_counter()
+        src.draw(np.random.default_rng(i), n_syn)
+        draws.append(time.perf_counter() - t0)
     print(
         f"SCM ensemble ({scm.n_members} DAGs) {'loaded' if args.scm else 'fit'} in "
         f"{fit_s:.1f} s; sampler compile + first batch {compile_s:.2f} s (once per "
         f"ensemble shape, not per step); one batch ({scm.n_members} x "
         f"{src.batch_size} rows, members={args.members}) {sample_s * 1e3:.1f} ms of "
-        "compute, blocking"
+        f"compute, blocking; one step's rows (sampled, pooled, "
+        f"{'selected in the compiled call' if selection else 'decoded in NumPy'}) "
+        f"{float(np.median(draws)) * 1e3:.1f} ms, blocking"
     )
 
     # Extra real rows of the same table (from the test pool) for the same-size run.
@@ -161,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 y_val=ye[va],
                 scm=scm,
                 decode=decode,
+                selection=selection,
             )
             steps = res.steps[args.warmup :]
             per_step[name] += [s["seconds"] for s in steps]
@@ -192,6 +201,32 @@ def main(argv: list[str] | None = None) -> int:
         f"({jax.devices()[0].platform}), tabpfn {tabpfn.__version__}]"
     )
     return 0
+
+
+def _selection_or_decoder(enc, scm):
+    """(Selection, None) when the SCM's codes are the encoder's, else (None, decoder).
+
+    The compiled path needs one schema (the SCM's category and class order equal the
+    encoder's); other SCMs go through the NumPy decoder that remaps codes by label.
+    """
+    import numpy as np
+
+    from finetune._encode import Selection
+
+    names = [c.name for c in scm.columns]
+    target = next(i for i, c in enumerate(scm.columns) if c.is_target)
+    same = list(scm.columns[target].categories) == [str(c) for c in enc.classes]
+    for f, cats in zip(enc.features, enc.categories, strict=True):
+        same = (
+            same
+            and f in names
+            and list(scm.columns[names.index(f)].categories) == [str(c) for c in cats]
+        )
+    if not same:
+        return None, enc.synthetic_decoder(scm.columns)
+    features = np.array([names.index(f) for f in enc.features], np.int64)
+    fill = np.zeros(len(features), np.float32)
+    return Selection(features, fill, target, len(enc.classes)), None
 
 
 if __name__ == "__main__":
