@@ -9,7 +9,7 @@ each step's seconds, row counts and synthetic-stream time):
 
 1. plain fine-tuning: meta-batches of the 96 real rows;
 2. CausalMixFT at `--ratio` r: the 96 real rows + r * 96 fresh synthetic rows from the
-   fitted SCM ensemble (drawn through `bridge.stream`, decoded, mixed);
+   fitted SCM ensemble (sampled, pooled and selected in one compiled call, mixed);
 3. plain fine-tuning on a meta-batch of about the same size as 2, made of real rows
    only (128 * (1 + r) labelled rows of the same table, less the hold-out), to
    separate "more rows per step" from "rows that are synthetic".

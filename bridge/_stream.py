@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from bridge._torch import to_torch
 from jaxscm import sample
@@ -19,6 +21,88 @@ def _batch(key: jax.Array, step: jax.Array, model: Any, n: int) -> jax.Array:
 # so new streams over same-shaped models (or refitted parameters) reuse the compile,
 # and the step counter is a traced argument, so advancing it never recompiles.
 batch_fn = jax.jit(_batch, static_argnums=3)
+
+
+def _labelled(
+    key: jax.Array,
+    step: jax.Array,
+    model: Any,
+    n: int,
+    index: jax.Array,
+    features: jax.Array,
+    fill: jax.Array,
+    target: int,
+    n_classes: int,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    x = _batch(key, step, model, n)
+    rows = x.reshape(-1, x.shape[-1])[index]
+    picked = rows[:, jnp.maximum(features, 0)]
+    left_out = (features < 0)[None, :]
+    X = jnp.where(left_out, fill.astype(rows.dtype)[None, :], picked)
+    code = rows[:, target]
+    ok = jnp.isfinite(code) & (code >= 0) & (code < n_classes)
+    # Rows whose target is not a class go last (a stable sort keeps the order of the
+    # others), so the host keeps the first `count` rows without a boolean mask.
+    order = jnp.argsort(~ok, stable=True)
+    y = jnp.where(ok, code, 0).astype(jnp.int32)
+    return X[order].astype(jnp.float32), y[order], ok.sum()
+
+
+# The synthetic rows of one fine-tuning step: the ensemble's batch, its members'
+# rows taken in the order `index` gives (the pooling shuffle, or one member's rows),
+# the encoder's columns selected and the target turned into labels, all in one call.
+# Compiled once per model structure, batch size, index length and (target,
+# n_classes); the step, index and feature positions are traced.
+labelled_fn = jax.jit(_labelled, static_argnums=(3, 7, 8))
+
+
+def labelled_rows(
+    key: jax.Array,
+    step: int,
+    model: Any,
+    batch_size: int,
+    index: np.ndarray,
+    *,
+    features: np.ndarray,
+    fill: np.ndarray,
+    target: int,
+    n_classes: int,
+) -> tuple[Any, Any, Any]:
+    """Dispatches one step's labelled rows (asynchronously; see `to_host`).
+
+    Args:
+      key: PRNG key of the stream; the batch is `sample(fold_in(key, step), ...)`.
+      step: the step index (traced: a new step never recompiles).
+      model: a `jaxscm.SCM` or `jaxscm.Ensemble`.
+      batch_size: rows per member.
+      index: (m,) rows of the (k * batch_size, d) flattened batch to keep, in order.
+      features: (f,) column of each output feature in the rows, -1 for `fill`.
+      fill: (f,) value of the features whose column is -1.
+      target: column holding the class codes.
+      n_classes: codes 0..n_classes-1 are classes; other rows are dropped.
+
+    Returns:
+      JAX arrays (X (m, f) float32, y (m,) int32, count): the rows whose target is
+      a class come first, in `index` order, and number `count`.
+    """
+    return labelled_fn(
+        key,
+        step,
+        model,
+        batch_size,
+        np.asarray(index, np.int32),
+        np.asarray(features, np.int32),
+        np.asarray(fill, np.float32),
+        int(target),
+        int(n_classes),
+    )
+
+
+def to_host(out: tuple[Any, Any, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """`labelled_rows`'s result as NumPy (X float32, y int64), invalid rows cut off."""
+    X, y, count = out
+    c = int(count)
+    return np.asarray(X)[:c], np.asarray(y)[:c].astype(np.int64)
 
 
 def stream(

@@ -7,7 +7,7 @@ training, labels become codes into `classes`. Every encoding goes through that
 schema's codec (`Column.code_of`). The estimator hands the same `Column`s to
 `jaxscm.fit_scm(..., columns=...)`, so the SCM ensemble samples exactly these codes:
 turning its rows into training rows is a column selection
-(`TableEncoder.synthetic_selection`, applied by `apply_selection`), not a remapping.
+(`TableEncoder.synthetic_selection`), not a remapping.
 """
 
 from __future__ import annotations
@@ -40,25 +40,6 @@ class Selection:
     fill: np.ndarray
     target: int
     n_classes: int
-
-
-def apply_selection(selection: Selection, x: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(n, d) rows in an SCM's column order -> (X float32 (n, f), y int64 (n,)).
-
-    The SCM shares the encoder's schema, so its codes are valid encoder codes and no
-    row is dropped.
-
-    Examples:
-      >>> sel = Selection(np.array([1, -1]), np.array([0, 7], np.float32), 0, 2)
-      >>> X, y = apply_selection(sel, np.array([[1.0, 0.5]], np.float32))
-      >>> X.tolist(), y.tolist()
-      ([[0.5, 7.0]], [1])
-    """
-    x = np.asarray(x)
-    left_out = selection.features < 0
-    X = x[:, np.where(left_out, 0, selection.features)].astype(np.float32)
-    X[:, left_out] = selection.fill[left_out]
-    return X, x[:, selection.target].astype(np.int64)
 
 
 def _is_categorical(s: pd.Series) -> bool:
@@ -245,7 +226,7 @@ class TableEncoder:
             constant in the training rows; synthetic rows get these values.
 
         Returns:
-          The `Selection` (apply it with `apply_selection`).
+          The `Selection` (`SyntheticRows` applies it inside the compiled sampler).
 
         Raises:
           ValueError: when the SCM lacks a feature or the target, a column kind

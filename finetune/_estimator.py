@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from finetune._config import FinetuneConfig
-from finetune._encode import TableEncoder, apply_selection
+from finetune._encode import TableEncoder
 from finetune._mixing import stratified_split
 
 _AUGMENTS = ("causalmix", "none", "scm_only")
@@ -265,12 +264,12 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         elif config.max_steps > 0 and config.validation != "synthetic":
             train, returned = _validation_split(ye, self.validation_fraction, seed, enc)
             Xv, yv = Xe[returned], ye[returned]
-        scm = decode = None
+        scm = selection = None
         t_scm = time.perf_counter()
         if config.needs_scm and (
             config.max_steps > 0 or config.inference_context != "real"
         ):
-            scm, decode = self._ensemble(X64, ye, train, enc, seed)
+            scm, selection = self._ensemble(X64, ye, train, enc, seed)
         scm_seconds = time.perf_counter() - t_scm
         X_t = y_t = None
         if X_test is not None and y_test is not None:
@@ -286,7 +285,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             X_val=Xv,
             y_val=yv,
             scm=scm,
-            decode=decode,
+            selection=selection,
             X_test=X_t,
             y_test=y_t,
             callback=self._callback(config),
@@ -310,7 +309,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             src = SyntheticRows(
                 jax.random.fold_in(jax.random.key(seed), 2),
                 scm,
-                decode,
+                selection,
                 n_syn,
                 members="pooled",
             )
@@ -366,7 +365,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         enc: TableEncoder,
         seed: int,
     ) -> tuple[Any, Any]:
-        """The SCM ensemble over the encoder's schema, and its decode to (X, y).
+        """The SCM ensemble over the encoder's schema, and its `Selection`.
 
         `X`, `y` are the encoded training table (float64 codes, int64 labels); the
         SCM is fitted on these codes with the encoder's own `Column`s, so its
@@ -410,7 +409,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
                 f"the SCM ensemble cannot generate this table: {err}; use "
                 "augment='none' for plain fine-tuning"
             ) from err
-        return scm, functools.partial(apply_selection, selection)
+        return scm, selection
 
     def _build_predictor(self) -> Any:
         """TabPFN fitted on the inference context, built once (predict is read-only)."""

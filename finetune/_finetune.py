@@ -10,9 +10,15 @@ beats the pre-trained weights returns them unchanged.
 
 All randomness of step s derives from (seed, s): the meta-batch split from
 `numpy.random.default_rng([seed, s])`, TabPFN's preprocessing seed from the same,
-the synthetic rows from `fold_in(key(seed), s)`. A run resumed from a checkpoint
-therefore continues exactly as if it had never stopped, and a run with ratio 0 is
-bit-for-bit the plain fine-tuning run (the stream is never built).
+the synthetic rows from `fold_in(key(seed), s)` pooled with
+`default_rng([seed, s, 1])`. A run resumed from a checkpoint therefore continues
+exactly as if it had never stopped, and a run with ratio 0 is bit-for-bit the plain
+fine-tuning run (the stream is never built).
+
+`finetune` checks its arguments and hands over to `_Loop`, whose methods are the
+steps of a run: `run` drives, `stop_rule` (max steps, time limit), `train_step`,
+`synthetic`, `evaluate`, `record_eval` (best weights, early stopping) and
+`resume` / `save` (the checkpoint).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import torch
 
 from finetune import _checkpoint
 from finetune._config import FinetuneConfig
+from finetune._encode import Selection
 from finetune._mixing import SyntheticRows, build_meta_batch, ratio_at
 from finetune._tabpfn import (
     Network,
@@ -120,7 +127,7 @@ def finetune(
     X_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     scm: Any = None,
-    decode: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+    selection: Selection | None = None,
     X_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     callback: Callable[[dict[str, Any]], Any] | None = None,
@@ -136,7 +143,9 @@ def finetune(
       categorical: indices of categorical features.
       X_val, y_val: real validation rows (needed unless validation="synthetic").
       scm: the fitted `jaxscm.Ensemble` (needed when `config.needs_scm`).
-      decode: maps the ensemble's samples to encoded (X, y).
+      selection: where the encoder's columns sit in the ensemble's rows
+        (`TableEncoder.synthetic_selection`; the SCM shares the encoder's
+        schema); the rows are selected and labelled inside the compiled sampler.
       X_test, y_test: optional rows scored at every evaluation (reported only).
       callback: called with each step's and each evaluation's record (a dict with
         "kind": "step" or "eval").
@@ -150,7 +159,6 @@ def finetune(
     """
     t_start = time.perf_counter()
     cfg = config
-    categorical = list(categorical or [])
     no_val = X_val is None or y_val is None or len(y_val) == 0
     if cfg.max_steps == 0 and no_val and cfg.validation == "real":
         # zero-shot without validation rows: nothing to train or to evaluate
@@ -160,115 +168,259 @@ def finetune(
         return FinetuneResult(net, [], [], 0, float("nan"), "no_steps", seconds)
     if cfg.validation != "synthetic" and no_val:
         raise ValueError(f"validation={cfg.validation!r} needs real validation rows")
-    if cfg.needs_scm and (scm is None or decode is None):
+    if cfg.needs_scm and (scm is None or selection is None):
         raise ValueError(
             "this configuration draws synthetic rows (ratio > 0, synthetic "
-            "validation or "
-            "synthetic inference context) but no SCM ensemble was given"
+            "validation or synthetic inference context) but no SCM ensemble (with "
+            "its selection) was given"
         )
-    import jax
-
-    n_real = len(y)
-    key = jax.random.key(cfg.seed)
-    stream_key, val_key = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
-
-    syn_val = None
-    if cfg.validation != "real":
-        src = SyntheticRows(val_key, scm, decode, cfg.n_synthetic_val, members="pooled")
-        syn_val = src.draw(
-            np.random.default_rng([cfg.seed, 1 << 30]), cfg.n_synthetic_val
-        )
-
-    net = tfm if isinstance(tfm, Network) else network_of(tfm)
-    module = net.module
-    freeze_unused(module)
-    params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    train_clf = make_classifier(
-        net,
-        n_estimators=cfg.n_estimators_train,
-        categorical=categorical,
-        device=cfg.device,
-        seed=cfg.seed,
-        batched=True,
+    loop = _Loop(
+        tfm if isinstance(tfm, Network) else network_of(tfm),
+        X,
+        y,
+        cfg,
+        n_classes=n_classes,
+        categorical=list(categorical or []),
+        val=(X_val, y_val),
+        test=(X_test, y_test),
+        scm=scm,
+        rows=selection,
+        callback=callback,
     )
+    return loop.run(t_start)
 
-    def evaluate(step: int) -> dict[str, Any]:
+
+@dataclasses.dataclass
+class _State:
+    """What a checkpoint holds besides the weights: records and early stopping."""
+
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    best: dict[str, torch.Tensor] | None = None
+    best_step: int = 0
+    best_score: float = -math.inf
+    bad: int = 0
+    step: int = 0
+    stop_reason: str = ""
+
+
+class _Loop:
+    """One run of `finetune`, in pieces a reader takes one at a time.
+
+    In the spirit of TabPFN's `finetuned_base` hooks: `run` drives; `stop_rule`
+    (max steps, time limit), `train_step` (meta-batch -> loss -> AdamW step),
+    `synthetic` (the step's rows, the next step's dispatched ahead), `evaluate`
+    (validation and test scores), `record_eval` (best weights, patience) and
+    `resume` / `save` (the checkpoint) each do one thing.
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        X: np.ndarray,
+        y: np.ndarray,
+        cfg: FinetuneConfig,
+        *,
+        n_classes: int,
+        categorical: list[int],
+        val: tuple[np.ndarray | None, np.ndarray | None],
+        test: tuple[np.ndarray | None, np.ndarray | None],
+        scm: Any,
+        rows: Any,
+        callback: Callable[[dict[str, Any]], Any] | None,
+    ):
+        import jax
+
+        self.net, self.X, self.y, self.cfg = net, X, y, cfg
+        self.n_classes, self.categorical = n_classes, categorical
+        self.X_val, self.y_val = val
+        self.X_test, self.y_test = test
+        self.scm, self.rows, self.callback = scm, rows, callback
+        key = jax.random.key(cfg.seed)
+        self.stream_key, val_key = (
+            jax.random.fold_in(key, 0),
+            jax.random.fold_in(key, 1),
+        )
+        self.syn_val = None
+        if cfg.validation != "real":
+            src = SyntheticRows(
+                val_key, scm, rows, cfg.n_synthetic_val, members="pooled"
+            )
+            self.syn_val = src.draw(
+                np.random.default_rng([cfg.seed, 1 << 30]), cfg.n_synthetic_val
+            )
+        freeze_unused(net.module)
+        self.params = [p for p in net.module.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(
+            self.params, lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        self.train_clf = make_classifier(
+            net,
+            n_estimators=cfg.n_estimators_train,
+            categorical=categorical,
+            device=cfg.device,
+            seed=cfg.seed,
+            batched=True,
+        )
+        self.fingerprint = _fingerprint(cfg, X, y, self.X_val, self.y_val)
+        self.state = _State()
+        self.source: SyntheticRows | None = None
+
+    def run(self, t_start: float) -> FinetuneResult:
+        """Resumes or starts, trains until the stop rule fires, restores the best."""
+        self.t_start = t_start
+        self.resume()
+        cfg, st = self.cfg, self.state
+        if not st.history:
+            self.record_eval(0)
+        max_syn = int(round(cfg.max_ratio * len(self.y)))
+        if max_syn > 0 and not st.stop_reason:
+            self.source = SyntheticRows(
+                self.stream_key,
+                self.scm,
+                self.rows,
+                max_syn,
+                members=cfg.members,
+                start=st.step,
+            )
+        self.net.module.train()
+        while not st.stop_reason:
+            st.stop_reason = self.stop_rule()
+            if st.stop_reason:
+                break
+            self.train_step()
+            if st.step % cfg.eval_every == 0 or st.step == cfg.max_steps:
+                if self.record_eval(st.step):
+                    st.stop_reason = "early_stopping"
+            if st.step % cfg.checkpoint_every == 0 and not st.stop_reason:
+                self.save("")
+        if st.history[-1]["step"] != st.step and st.stop_reason == "time_limit":
+            self.record_eval(st.step)
+        if st.best is not None:
+            self.net.module.load_state_dict(st.best)
+        self.net.module.eval()
+        self.save(st.stop_reason)
+        return FinetuneResult(
+            self.net,
+            st.history,
+            st.steps,
+            st.best_step,
+            st.best_score,
+            st.stop_reason,
+            time.perf_counter() - t_start,
+        )
+
+    def stop_rule(self) -> str:
+        """Why the run stops before the next step ("" to go on)."""
+        cfg, steps = self.cfg, self.state.steps
+        if self.state.step >= cfg.max_steps:
+            return "max_steps" if cfg.max_steps else "no_steps"
+        elapsed = time.perf_counter() - self.t_start
+        mean_step = (
+            float(np.mean([s["seconds"] for s in steps[-10:]])) if steps else 0.0
+        )
+        if cfg.time_limit is not None and elapsed + mean_step > cfg.time_limit:
+            return "time_limit"
+        return ""
+
+    def train_step(self) -> None:
+        """One meta-batch -> query loss -> AdamW step; appends the step's record."""
+        cfg, st = self.cfg, self.state
+        step = st.step
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([cfg.seed, step])
+        ratio = ratio_at(
+            step, cfg.max_steps, cfg.ratio, cfg.ratio_end, cfg.ratio_schedule
+        )
+        Xs, ys = self.synthetic(step, int(round(ratio * len(self.y))))
+        t_syn = time.perf_counter() - t0
+        mb = build_meta_batch(
+            rng,
+            self.X,
+            self.y,
+            Xs,
+            ys,
+            query_fraction=cfg.query_fraction,
+            placement=cfg.placement,
+            use_real=cfg.use_real,
+        )
+        lr = lr_at(step, cfg)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        self.opt.zero_grad()
+        loss = query_loss(
+            self.train_clf,
+            mb.X_context,
+            mb.y_context,
+            mb.X_query,
+            mb.y_query,
+            seed=cfg.seed if cfg.fixed_preprocessing else _step_seed(cfg.seed, step),
+        )
+        loss.backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.opt.step()
+        st.step = step + 1
+        self._emit(
+            st.steps,
+            {
+                "kind": "step",
+                "step": st.step,
+                "loss": float(loss.detach()),
+                "lr": lr,
+                "ratio": ratio,
+                "n_real": int(
+                    np.sum(~mb.synthetic_context) + np.sum(~mb.synthetic_query)
+                ),
+                "n_synthetic": mb.n_synthetic,
+                "synthetic_share": mb.synthetic_share,
+                "seconds": time.perf_counter() - t0,
+                "synthetic_seconds": t_syn,
+            },
+        )
+
+    def synthetic(self, step: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Step `step`'s `n` synthetic rows; dispatches the next step's before."""
+        if self.source is None:
+            return self.X[:0], self.y[:0]
+        if not self.source.pending:  # the first step of this call
+            self.source.dispatch(_pool_rng(self.cfg.seed, step))
+        Xs, ys = self.source.collect(n)
+        if step + 1 < self.cfg.max_steps:  # JAX samples it while torch trains
+            self.source.dispatch(_pool_rng(self.cfg.seed, step + 1))
+        return Xs, ys
+
+    def evaluate(self) -> dict[str, Any]:
+        """Validation (real and/or synthetic) and test scores, and `val_score`."""
+        cfg, X, y, n_classes = self.cfg, self.X, self.y, self.n_classes
         kw = dict(
             n_estimators=cfg.n_estimators,
-            categorical=categorical,
+            categorical=self.categorical,
             device=cfg.device,
             seed=cfg.seed,
         )
         rec: dict[str, Any] = {}
         parts = []
         if cfg.validation in ("real", "both"):
-            rec.update(
-                scores(y_val, predict_proba(net, X, y, X_val, n_classes, **kw), "val")
-            )
+            p = predict_proba(self.net, X, y, self.X_val, n_classes, **kw)
+            rec.update(scores(self.y_val, p, "val"))
             parts.append(rec["val_" + cfg.eval_metric])
-        if syn_val is not None:
-            p = predict_proba(net, X, y, syn_val[0], n_classes, **kw)
-            rec.update(scores(syn_val[1], p, "val_synthetic"))
+        if self.syn_val is not None:
+            p = predict_proba(self.net, X, y, self.syn_val[0], n_classes, **kw)
+            rec.update(scores(self.syn_val[1], p, "val_synthetic"))
             parts.append(rec["val_synthetic_" + cfg.eval_metric])
-        if X_test is not None and y_test is not None:
-            rec.update(
-                scores(
-                    y_test, predict_proba(net, X, y, X_test, n_classes, **kw), "test"
-                )
-            )
+        if self.X_test is not None and self.y_test is not None:
+            p = predict_proba(self.net, X, y, self.X_test, n_classes, **kw)
+            rec.update(scores(self.y_test, p, "test"))
         score = float(np.mean(parts))
         rec["val_score"] = -score if cfg.eval_metric == "log_loss" else score
         return rec
 
-    fingerprint = _fingerprint(cfg, X, y, X_val, y_val)
-    history: list[dict[str, Any]] = []
-    steps: list[dict[str, Any]] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    best_step, best_score, bad, start, stop_reason = 0, -math.inf, 0, 0, ""
-
-    ckpt = _checkpoint.load(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
-    if ckpt is not None:
-        if ckpt["fingerprint"] != fingerprint:
-            raise ValueError(
-                f"the checkpoint in {cfg.checkpoint_dir} belongs to a run with "
-                "other data "
-                "or options; use another checkpoint_dir or delete it to start afresh"
-            )
-        module.load_state_dict(ckpt["weights"])
-        opt.load_state_dict(ckpt["optimizer"])
-        best_state = ckpt["best"]
-        history, steps = ckpt["history"], ckpt["steps"]
-        best_step, best_score, bad = ckpt["best_step"], ckpt["best_score"], ckpt["bad"]
-        start, stop_reason = ckpt["step"], ckpt["stop_reason"]
-
-    def checkpoint(step: int, reason: str) -> None:
-        if cfg.checkpoint_dir:
-            _checkpoint.save(
-                cfg.checkpoint_dir,
-                step=step,
-                weights=net.state_dict(),
-                best=best_state,
-                optimizer=opt.state_dict(),
-                state={
-                    "fingerprint": fingerprint,
-                    "history": history,
-                    "steps": steps,
-                    "best_step": best_step,
-                    "best_score": best_score,
-                    "bad": bad,
-                    "stop_reason": reason,
-                },
-            )
-
-    def record_eval(step: int) -> bool:
+    def record_eval(self, step: int) -> bool:
         """Evaluates, updates the best state; True when patience has run out."""
-        nonlocal best_state, best_step, best_score, bad
-        since = [
-            s["loss"]
-            for s in steps
-            if s["step"] > (history[-1]["step"] if history else 0)
-        ]
+        cfg, st = self.cfg, self.state
+        last = st.history[-1]["step"] if st.history else 0
+        since = [s["loss"] for s in st.steps if s["step"] > last]
         rec = {
             "kind": "eval",
             "step": step,
@@ -281,121 +433,84 @@ def finetune(
                 cfg.ratio_end,
                 cfg.ratio_schedule,
             ),
-            "synthetic_share": steps[-1]["synthetic_share"] if steps else 0.0,
-            **evaluate(step),
-            "seconds": time.perf_counter() - t_start,
+            "synthetic_share": st.steps[-1]["synthetic_share"] if st.steps else 0.0,
+            **self.evaluate(),
+            "seconds": time.perf_counter() - self.t_start,
         }
-        history.append(rec)
-        if callback is not None:
-            callback(rec)
-        if rec["val_score"] > best_score + cfg.min_delta or not math.isfinite(
-            best_score
+        self._emit(st.history, rec)
+        if rec["val_score"] > st.best_score + cfg.min_delta or not math.isfinite(
+            st.best_score
         ):
-            best_state, best_step, best_score, bad = (
-                net.state_dict(),
+            st.best, st.best_step, st.best_score = (
+                self.net.state_dict(),
                 step,
                 rec["val_score"],
-                0,
             )
+            st.bad = 0
             return False
-        bad += 1
-        return cfg.patience is not None and bad >= cfg.patience
+        st.bad += 1
+        return cfg.patience is not None and st.bad >= cfg.patience
 
-    if not history:
-        record_eval(0)
-    max_syn = int(round(cfg.max_ratio * n_real))
-    source = None
-    if max_syn > 0 and not stop_reason:
-        source = SyntheticRows(
-            stream_key, scm, decode, max_syn, members=cfg.members, start=start
-        )
-    empty_X, empty_y = X[:0], y[:0]
-    step = start
-    module.train()
-    while not stop_reason:
-        if step >= cfg.max_steps:
-            stop_reason = "max_steps" if cfg.max_steps else "no_steps"
-            break
-        elapsed = time.perf_counter() - t_start
-        mean_step = (
-            float(np.mean([s["seconds"] for s in steps[-10:]])) if steps else 0.0
-        )
-        if cfg.time_limit is not None and elapsed + mean_step > cfg.time_limit:
-            stop_reason = "time_limit"
-            break
-        t0 = time.perf_counter()
-        rng = np.random.default_rng([cfg.seed, step])
-        ratio = ratio_at(
-            step, cfg.max_steps, cfg.ratio, cfg.ratio_end, cfg.ratio_schedule
-        )
-        Xs, ys = empty_X, empty_y
-        if source is not None:
-            Xs, ys = source.draw(
-                np.random.default_rng([cfg.seed, step, 1]), int(round(ratio * n_real))
+    def _emit(self, records: list[dict[str, Any]], rec: dict[str, Any]) -> None:
+        records.append(rec)
+        if self.callback is not None:
+            self.callback(rec)
+
+    def resume(self) -> None:
+        """Loads the checkpoint of this run, if `checkpoint_dir` holds one.
+
+        Raises:
+          ValueError: when the checkpoint belongs to another run.
+        """
+        cfg = self.cfg
+        ckpt = _checkpoint.load(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
+        if ckpt is None:
+            return
+        if ckpt["fingerprint"] != self.fingerprint:
+            raise ValueError(
+                f"the checkpoint in {cfg.checkpoint_dir} belongs to a run with "
+                "other data or options; use another checkpoint_dir or delete it to "
+                "start afresh"
             )
-        t_syn = time.perf_counter() - t0
-        mb = build_meta_batch(
-            rng,
-            X,
-            y,
-            Xs,
-            ys,
-            query_fraction=cfg.query_fraction,
-            placement=cfg.placement,
-            use_real=cfg.use_real,
+        self.net.module.load_state_dict(ckpt["weights"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.state = _State(
+            history=ckpt["history"],
+            steps=ckpt["steps"],
+            best=ckpt["best"],
+            best_step=ckpt["best_step"],
+            best_score=ckpt["best_score"],
+            bad=ckpt["bad"],
+            step=ckpt["step"],
+            stop_reason=ckpt["stop_reason"],
         )
-        lr = lr_at(step, cfg)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        opt.zero_grad()
-        loss = query_loss(
-            train_clf,
-            mb.X_context,
-            mb.y_context,
-            mb.X_query,
-            mb.y_query,
-            seed=cfg.seed if cfg.fixed_preprocessing else _step_seed(cfg.seed, step),
+
+    def save(self, reason: str) -> None:
+        """Writes the checkpoint (when `checkpoint_dir` is set)."""
+        cfg, st = self.cfg, self.state
+        if not cfg.checkpoint_dir:
+            return
+        _checkpoint.save(
+            cfg.checkpoint_dir,
+            step=st.step,
+            weights=self.net.state_dict(),
+            best=st.best,
+            optimizer=self.opt.state_dict(),
+            state={
+                "fingerprint": self.fingerprint,
+                "history": st.history,
+                "steps": st.steps,
+                "best_step": st.best_step,
+                "best_score": st.best_score,
+                "bad": st.bad,
+                "stop_reason": reason,
+            },
         )
-        loss.backward()
-        if cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        step += 1
-        rec = {
-            "kind": "step",
-            "step": step,
-            "loss": float(loss.detach()),
-            "lr": lr,
-            "ratio": ratio,
-            "n_real": int(np.sum(~mb.synthetic_context) + np.sum(~mb.synthetic_query)),
-            "n_synthetic": mb.n_synthetic,
-            "synthetic_share": mb.synthetic_share,
-            "seconds": time.perf_counter() - t0,
-            "synthetic_seconds": t_syn,
-        }
-        steps.append(rec)
-        if callback is not None:
-            callback(rec)
-        if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            if record_eval(step):
-                stop_reason = "early_stopping"
-        if step % cfg.checkpoint_every == 0 and not stop_reason:
-            checkpoint(step, "")
-    if history[-1]["step"] != step and stop_reason == "time_limit":
-        record_eval(step)
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
-    checkpoint(step, stop_reason)
-    return FinetuneResult(
-        net,
-        history,
-        steps,
-        best_step,
-        best_score,
-        stop_reason,
-        time.perf_counter() - t_start,
-    )
+
+
+def _pool_rng(seed: int, step: int) -> np.random.Generator:
+    """The generator that pools step `step`'s synthetic rows."""
+    return np.random.default_rng([seed, step, 1])
 
 
 def _normalise(p: np.ndarray) -> np.ndarray:

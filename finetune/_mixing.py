@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
+
+from finetune._encode import Selection
 
 Placement = Literal["context", "query", "both"]
 RatioSchedule = Literal["constant", "linear", "cosine"]
@@ -171,18 +172,29 @@ def _concat(parts: list[tuple[np.ndarray, np.ndarray, bool]], d: int):
 
 
 class SyntheticRows:
-    """Fresh synthetic rows every step from an SCM ensemble, through `bridge.stream`.
+    """Fresh synthetic rows every step from an SCM ensemble, in one compiled call.
 
-    The ensemble is sampled as a whole by one function compiled once (`bridge.stream`
-    jits by structure and batch size, and the step index is traced), so drawing new
-    noise and picking other members never recompiles. Batch `s` is a pure function of
-    the key and `s`, so a resumed run draws the same rows.
+    Each step's rows come out of one function compiled once per model structure,
+    batch size and selection (`bridge._stream.labelled_fn`): it samples the whole
+    ensemble (`bridge.stream`'s batch `s`: `sample(fold_in(key, s), model, b)`),
+    pools the members' rows in the order of an index drawn from the step's NumPy
+    generator (so the rows equal those of the former NumPy pooling bit for bit),
+    selects the encoder's columns and turns the target into labels, dropping rows
+    whose target is not a class. Only the final (X, y) cross to NumPy. The step is
+    traced, so drawing new noise and picking other members never recompiles, and
+    batch `s` is a pure function of the key, `s` and the generator, so a resumed
+    run draws the same rows.
+
+    `draw` computes a step's rows on the spot; a loop that knows the next step's
+    generator calls `dispatch` for it ahead of time and `collect` when it needs the
+    rows, so JAX samples while torch trains.
 
     Args:
       key: the stream's JAX key.
       model: a `jaxscm.Ensemble` (or single `SCM`) over the table's columns.
-      decode: maps (n, d) samples to encoded (X, y), e.g.
-        `TableEncoder.synthetic_decoder(model.columns)`.
+      selection: where the encoder's columns sit in the model's rows
+        (`TableEncoder.synthetic_selection(model.columns)`; the model shares the
+        encoder's schema, so its codes are the encoder's codes).
       max_rows: the most synthetic rows any step asks for.
       members: "per_step" (one member per step) or "pooled" (all members).
       start: the first step (to resume).
@@ -192,28 +204,79 @@ class SyntheticRows:
         self,
         key: Any,
         model: Any,
-        decode: Callable[[np.ndarray], Any],
+        selection: Selection,
         max_rows: int,
         *,
         members: MemberMode = "pooled",
         start: int = 0,
     ):
-        import bridge
-
+        if not isinstance(selection, Selection):
+            raise TypeError(
+                "selection must be a finetune Selection "
+                f"(TableEncoder.synthetic_selection), got {type(selection).__name__}"
+            )
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
         if members not in ("per_step", "pooled"):
             raise ValueError(f"members must be 'per_step' or 'pooled', got {members!r}")
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
         self.k = int(getattr(model, "n_members", 0)) or 1
-        self.ensemble = hasattr(model, "n_members")
         self.members = members
         per_member = max_rows if members == "per_step" else -(-max_rows // self.k)
         # Oversample a little: rows whose target is not a training class are dropped.
         self.batch_size = per_member + per_member // 16 + 1
-        self.decode = decode
-        self._it: Iterator[Any] = bridge.stream(
-            key, model, self.batch_size, start=start
+        self.selection = selection
+        self.key, self.model, self.step = key, model, start
+        self._pending: Any = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether a dispatched step waits to be collected."""
+        return self._pending is not None
+
+    def dispatch(self, rng: np.random.Generator) -> None:
+        """Starts computing the next step's rows; JAX runs it asynchronously.
+
+        Raises:
+          RuntimeError: when the previous dispatch has not been collected.
+        """
+        if self._pending is not None:
+            raise RuntimeError("collect the dispatched rows before dispatching again")
+        from bridge._stream import labelled_rows  # jax loads when first used
+
+        b = self.batch_size
+        if self.members == "per_step":
+            index = int(rng.integers(self.k)) * b + np.arange(b)
+        else:
+            index = rng.permutation(self.k * b)
+        sel = self.selection
+        self._pending = labelled_rows(
+            self.key,
+            self.step,
+            self.model,
+            b,
+            index,
+            features=sel.features,
+            fill=sel.fill,
+            target=sel.target,
+            n_classes=sel.n_classes,
         )
+        self.step += 1
+
+    def collect(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The dispatched step's rows, cut to (at most) `n`: (X float32, y int64).
+
+        Raises:
+          RuntimeError: when nothing was dispatched.
+        """
+        if self._pending is None:
+            raise RuntimeError("dispatch a step before collecting its rows")
+        from bridge._stream import to_host
+
+        out, self._pending = self._pending, None
+        X, y = to_host(out)
+        return X[:n], y[:n]
 
     def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The next step's batch, cut to (at most) `n` encoded rows.
@@ -221,12 +284,5 @@ class SyntheticRows:
         One batch is consumed per call, also when `n` is 0, so the stream stays
         aligned with the step counter.
         """
-        x = next(self._it).numpy()
-        if not self.ensemble:
-            x = x[None]
-        if self.members == "per_step":
-            rows = x[int(rng.integers(self.k))]
-        else:
-            rows = x.reshape(-1, x.shape[-1])[rng.permutation(x.shape[0] * x.shape[1])]
-        X, y = self.decode(rows)
-        return X[:n], y[:n]
+        self.dispatch(rng)
+        return self.collect(n)

@@ -4,7 +4,6 @@ which takes far longer to fit than these tests may run)."""
 
 from __future__ import annotations
 
-import functools
 import os
 
 import jax
@@ -42,8 +41,8 @@ def ensemble(columns, k: int = 3):
 
 
 def encoded(n: int = 80, seed: int = 0):
-    """Encoded arrays (X float32, y int64), encoder, the decoder and the ensemble."""
-    from finetune._encode import TableEncoder, apply_selection
+    """Encoded (X float32, y int64), the encoder, its `Selection` and the ensemble."""
+    from finetune._encode import TableEncoder
 
     X, y, cols = table(n, seed)
     enc = TableEncoder.fit(X, y)
@@ -52,6 +51,15 @@ def encoded(n: int = 80, seed: int = 0):
         enc.transform(X),
         enc.encode_labels(y).astype(np.int64),
         enc,
-        functools.partial(apply_selection, enc.synthetic_selection(ens.columns)),
+        enc.synthetic_selection(ens.columns),
         ens,
     )
+
+
+def reference_rows(selection, x):
+    """NumPy reference of a `Selection` on (n, d) SCM rows: (X float32, y int64)."""
+    x = np.asarray(x)
+    left_out = selection.features < 0
+    X = x[:, np.where(left_out, 0, selection.features)].astype(np.float32)
+    X[:, left_out] = selection.fill[left_out]
+    return X, x[:, selection.target].astype(np.int64)

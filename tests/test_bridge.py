@@ -14,6 +14,7 @@ import pytest
 
 import bridge
 import bridge._parquet
+import bridge._stream
 from bridge._stream import batch_fn
 from jaxscm import Column, random_scm, sample, stack
 
@@ -173,6 +174,77 @@ def test_stream__rejects_bad_arguments(scm, key):
     with pytest.raises(ValueError, match="batch_size"):
         next(iter(bridge.stream(key, scm, 0)))
     assert list(bridge.stream(key, scm, 4, n_batches=0)) == []
+
+
+# --- labelled rows (the fine-tuning loop's synthetic path) --------------------------
+
+
+def _labelled_reference(x, index, features, fill, target, n_classes):
+    """NumPy: pool the flattened rows, select the columns, keep rows with a class."""
+    rows = np.asarray(x).reshape(-1, x.shape[-1])[index]
+    X = np.where(features >= 0, rows[:, np.maximum(features, 0)], fill)
+    code = rows[:, target]
+    keep = np.isfinite(code) & (code >= 0) & (code < n_classes)
+    return X[keep].astype(np.float32), code[keep].astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def three_class_ensemble():
+    scms = [
+        random_scm(jax.random.key(20 + i), 5, target=True, n_classes=3)
+        for i in range(3)
+    ]
+    return stack(scms, columns=scms[0].columns)
+
+
+def test_labelled_rows__equal_a_numpy_reference_of_selection_and_pooling(
+    three_class_ensemble, key
+):
+    ens = three_class_ensemble
+    t = next(i for i, c in enumerate(ens.columns) if c.is_target)
+    others = [i for i in range(5) if i != t]
+    # encoder order differs from the SCM's, one feature is left out (filled)
+    features = np.array([others[2], -1, others[0], others[3]], np.int64)
+    fill = np.array([0.0, 7.5, 0.0, 0.0], np.float32)
+    index = np.random.default_rng(0).permutation(3 * 16)
+    X, y = bridge._stream.to_host(
+        bridge._stream.labelled_rows(
+            key, 4, ens, 16, index, features=features, fill=fill, target=t, n_classes=2
+        )
+    )
+    want_X, want_y = _labelled_reference(
+        batch_fn(key, 4, ens, 16), index, features, fill, t, 2
+    )
+    assert (X.dtype, y.dtype) == (np.float32, np.int64)
+    assert 0 < len(y) < len(index)  # class 2 is out of range: those rows are dropped
+    np.testing.assert_array_equal(X, want_X)
+    np.testing.assert_array_equal(y, want_y)
+    assert (X[:, 1] == 7.5).all()
+
+
+def test_labelled_rows__advancing_the_step_does_not_recompile(
+    three_class_ensemble, key
+):
+    ens = three_class_ensemble
+    kw = dict(features=np.array([0, 1], np.int64), fill=np.zeros(2, np.float32))
+    t = next(i for i, c in enumerate(ens.columns) if c.is_target)
+    rng = np.random.default_rng(1)
+    bridge._stream.labelled_rows(
+        key, 0, ens, 8, rng.permutation(24), target=t, n_classes=3, **kw
+    )
+    before = bridge._stream.labelled_fn._cache_size()
+    outs = [
+        bridge._stream.labelled_rows(
+            key, s, ens, 8, rng.permutation(24), target=t, n_classes=3, **kw
+        )
+        for s in range(1, 6)
+    ]
+    assert bridge._stream.labelled_fn._cache_size() == before
+    assert not np.array_equal(np.asarray(outs[0][0]), np.asarray(outs[1][0]))
+    bridge._stream.labelled_rows(
+        key, 0, ens, 9, rng.permutation(27), target=t, n_classes=3, **kw
+    )  # new batch size compiles
+    assert bridge._stream.labelled_fn._cache_size() == before + 1
 
 
 # --- write_parquet -----------------------------------------------------------------

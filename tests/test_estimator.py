@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("tabpfn")
 
-from _finetune_data import TFM, ensemble, table  # noqa: E402
+from _finetune_data import TFM, ensemble, reference_rows, table  # noqa: E402
 
 from finetune import CausalMixFTClassifier  # noqa: E402
 
@@ -187,13 +187,13 @@ def test_estimator__sklearn_check_estimator():
 
 
 def test_encoder__constant_features_left_out_of_the_scm_are_filled(data):
-    from finetune._encode import TableEncoder, apply_selection
+    from finetune._encode import TableEncoder
 
     X, y, ens = data
     Xk = X.assign(kind="same")
     enc = TableEncoder.fit(Xk, y)
     selection = enc.synthetic_selection(ens.columns, {"kind": 0.0})
-    Xs, ys = apply_selection(selection, np.asarray(ens_sample(ens)))
+    Xs, ys = reference_rows(selection, np.asarray(ens_sample(ens)))
     assert Xs.shape[1] == 5
     assert (Xs[:, 4] == 0.0).all()
     assert set(ys) <= {0, 1}
@@ -226,12 +226,12 @@ def test_estimator__encoder_and_its_scm_share_one_schema(data):
         "progress": False,
     }
     clf = _clf(n_dags=2, scm_options=opts)
-    scm, decode = clf._ensemble(X64, ye, np.arange(60), enc, 0)
+    scm, selection = clf._ensemble(X64, ye, np.arange(60), enc, 0)
     assert scm.columns == enc.columns
     assert all(a is b for a, b in zip(scm.columns, enc.columns, strict=True))
     assert scm.info.columns == enc.columns
     x = np.asarray(jaxscm.sample(jax.random.key(0), scm, 50)[1])
-    Xs, ys = decode(x)
+    Xs, ys = reference_rows(selection, x)
     # The SCM's codes are the encoder's codes: decoding is a column selection.
     np.testing.assert_array_equal(Xs, x[:, :-1].astype(np.float32))
     np.testing.assert_array_equal(ys, x[:, -1].astype(np.int64))

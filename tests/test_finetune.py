@@ -12,9 +12,10 @@ pytest.importorskip("torch")
 pytest.importorskip("tabpfn")
 
 import torch  # noqa: E402
-from _finetune_data import TFM, encoded  # noqa: E402
+from _finetune_data import TFM, encoded, reference_rows  # noqa: E402
 
 from finetune._config import FinetuneConfig  # noqa: E402
+from finetune._encode import Selection  # noqa: E402
 from finetune._finetune import finetune  # noqa: E402
 from finetune._mixing import SyntheticRows, build_meta_batch, ratio_at  # noqa: E402
 from finetune._tabpfn import make_classifier, network_of, query_loss  # noqa: E402
@@ -37,7 +38,7 @@ def tfm():
 
 
 def _run(tfm, data, callback=None, **kw):
-    X, y, enc, dec, ens = data
+    X, y, enc, sel, ens = data
     cfg = FinetuneConfig(**{**FAST, **kw})
     return finetune(
         tfm,
@@ -48,7 +49,7 @@ def _run(tfm, data, callback=None, **kw):
         X_val=X[60:],
         y_val=y[60:],
         scm=ens,
-        decode=dec,
+        selection=sel,
         callback=callback,
     )
 
@@ -141,7 +142,7 @@ def test_finetune__keeps_pretrained_weights_when_nothing_beats_them(tfm, data):
 
 
 def test_finetune__early_stopping_restores_the_best_evaluation(tfm, data):
-    X, y, enc, dec, ens = data
+    X, y, enc, sel, ens = data
     net = network_of(tfm)
     snapshots = {}
 
@@ -176,7 +177,7 @@ def test_finetune__early_stopping_restores_the_best_evaluation(tfm, data):
 
 
 def test_finetune__ratio_zero_with_an_scm_is_bitwise_plain(tfm, data):
-    X, y, enc, dec, ens = data
+    X, y, enc, sel, ens = data
     cfg = FinetuneConfig(**FAST, ratio=0.0, lr=1e-3)
     plain = finetune(
         tfm, X[:60], y[:60], config=cfg, n_classes=2, X_val=X[60:], y_val=y[60:]
@@ -230,9 +231,9 @@ def test_finetune__resumes_from_checkpoint_as_if_never_stopped(tmp_path, tfm, da
 def test_synthetic_rows__fresh_every_step_from_one_compiled_sampler(data):
     import bridge._stream as stream_mod
 
-    X, y, enc, dec, ens = data
+    X, y, enc, sel, ens = data
     key = jax.random.key(7)
-    src = SyntheticRows(key, ens, dec, 40, members="pooled")
+    src = SyntheticRows(key, ens, sel, 40, members="pooled")
     rng = np.random.default_rng(0)
     a, b = src.draw(rng, 40), src.draw(rng, 40)
     size = stream_mod.batch_fn._cache_size()
@@ -243,8 +244,113 @@ def test_synthetic_rows__fresh_every_step_from_one_compiled_sampler(data):
     assert not np.array_equal(a[0], b[0])
     # step 0's rows are exactly the ensemble's samples under fold_in(key, 0)
     raw = np.asarray(stream_mod.batch_fn(key, 0, ens, src.batch_size))
-    rows = dec(raw.reshape(-1, raw.shape[-1]))[0]
+    rows = reference_rows(sel, raw.reshape(-1, raw.shape[-1]))[0]
     assert {tuple(r) for r in a[0]} <= {tuple(r) for r in rows}
+
+
+def _selection(enc, ens) -> Selection:
+    """The encoder's columns in the ensemble's rows (the test SCMs share its codes)."""
+    names = [c.name for c in ens.columns]
+    return Selection(
+        features=np.array([names.index(f) for f in enc.features], np.int64),
+        fill=np.zeros(len(enc.features), np.float32),
+        target=next(i for i, c in enumerate(ens.columns) if c.is_target),
+        n_classes=len(enc.classes),
+    )
+
+
+def _draws(src, steps, n=40):
+    return [src.draw(np.random.default_rng([0, s, 1]), n) for s in steps]
+
+
+def _reference_draws(key, ens, sel, steps, members="pooled", n=40):
+    """What `SyntheticRows` must give, in NumPy: sample, pool or pick, select."""
+    import bridge._stream as stream_mod
+
+    b = SyntheticRows(key, ens, sel, n, members=members).batch_size
+    out = []
+    for s in steps:
+        rng = np.random.default_rng([0, s, 1])
+        k = ens.n_members
+        if members == "per_step":
+            index = int(rng.integers(k)) * b + np.arange(b)
+        else:
+            index = rng.permutation(k * b)
+        raw = np.asarray(stream_mod.batch_fn(key, s, ens, b))
+        X, y = reference_rows(sel, raw.reshape(-1, raw.shape[-1])[index])
+        out.append((X[:n], y[:n]))
+    return out
+
+
+@pytest.mark.parametrize("members", ["pooled", "per_step"])
+def test_synthetic_rows__same_key_and_step_give_identical_rows(data, members):
+    X, y, enc, sel, ens = data
+    key = jax.random.key(3)
+    # the encoder's selection is the hand-built one (the test SCMs share its codes)
+    np.testing.assert_array_equal(sel.features, _selection(enc, ens).features)
+    assert (sel.target, sel.n_classes) == (_selection(enc, ens).target, 2)
+    first = _draws(SyntheticRows(key, ens, sel, 40, members=members), range(3))
+    again = _draws(SyntheticRows(key, ens, sel, 40, members=members), range(3))
+    resumed = _draws(SyntheticRows(key, ens, sel, 40, members=members, start=2), [2])
+    decoded = _reference_draws(key, ens, sel, range(3), members)
+    for (Xa, ya), (Xb, yb), (Xd, yd) in zip(first, again, decoded, strict=True):
+        assert (Xa.dtype, ya.dtype, Xa.shape) == (np.float32, np.int64, (40, 4))
+        np.testing.assert_array_equal(Xa, Xb)
+        np.testing.assert_array_equal(ya, yb)
+        # the compiled call gives exactly the NumPy reference's rows
+        np.testing.assert_array_equal(Xa, Xd)
+        np.testing.assert_array_equal(ya, yd)
+    np.testing.assert_array_equal(resumed[0][0], first[2][0])
+    assert not np.array_equal(first[0][0], first[1][0])
+
+
+def test_synthetic_rows__pooled_rows_cover_every_member(data):
+    import bridge._stream as stream_mod
+
+    X, y, enc, sel, ens = data
+    key = jax.random.key(5)
+
+    def members_hit(members):
+        src = SyntheticRows(key, ens, sel, 40, members=members)
+        Xs, _ = src.draw(np.random.default_rng(0), 40)
+        raw = np.asarray(stream_mod.batch_fn(key, 0, ens, src.batch_size))
+        member_of = {
+            tuple(row[sel.features]): m for m in range(len(raw)) for row in raw[m]
+        }
+        return [member_of[tuple(r)] for r in Xs]
+
+    pooled = members_hit("pooled")
+    assert set(pooled) == set(range(ens.n_members))
+    assert min(pooled.count(m) for m in range(ens.n_members)) >= 40 // 3 - 3
+    assert len(set(members_hit("per_step"))) == 1
+
+
+def test_synthetic_rows__dispatch_and_collect_alternate(data):
+    X, y, enc, sel, ens = data
+    src = SyntheticRows(jax.random.key(3), ens, _selection(enc, ens), 10)
+    with pytest.raises(RuntimeError, match="dispatch a step"):
+        src.collect(10)
+    src.dispatch(np.random.default_rng([0, 0, 1]))
+    assert src.pending
+    with pytest.raises(RuntimeError, match="collect the dispatched"):
+        src.dispatch(np.random.default_rng([0, 1, 1]))
+    Xs, ys = src.collect(10)
+    assert not src.pending
+    want = _reference_draws(jax.random.key(3), ens, sel, [0], n=10)[0]
+    np.testing.assert_array_equal(Xs, want[0])
+    np.testing.assert_array_equal(ys, want[1])
+
+
+def test_finetune__synthetic_rows_need_the_scm_and_its_selection(tfm, data):
+    X, y, enc, sel, ens = data
+    cfg = FinetuneConfig(**FAST, ratio=1.0, lr=1e-3)
+    kw = dict(config=cfg, n_classes=2, X_val=X[60:], y_val=y[60:], scm=ens)
+    with pytest.raises(ValueError, match="with its selection"):
+        finetune(tfm, X[:60], y[:60], **kw)
+    with pytest.raises(TypeError, match="Selection"):
+        SyntheticRows(jax.random.key(0), ens, reference_rows, 10)
+    run = finetune(tfm, X[:60], y[:60], selection=sel, **kw)
+    assert [s["n_synthetic"] for s in run.steps] == [60, 60, 60]
 
 
 @pytest.mark.parametrize("placement", ["context", "query", "both"])
