@@ -344,7 +344,9 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             return self.callback
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.max_steps, desc="fine-tuning", unit="step")
+        bar = tqdm(
+            total=config.max_steps, desc="fine-tuning", unit="step", disable=None
+        )
         user = self.callback
 
         def cb(rec: dict[str, Any]) -> None:

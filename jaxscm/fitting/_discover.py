@@ -125,7 +125,7 @@ def discover(
       target: target column name, when `x` is a DataFrame and `columns` is None.
       options: the `DiscoveryOptions` (default: `DiscoveryOptions()`).
       seed: seed of the resampling (the runs themselves are deterministic).
-      progress: show a tqdm progress bar over resamples.
+      progress: show a tqdm progress bar over resamples (on a terminal only).
 
     Returns:
       (d, d) float64, `[i, j]` = P(i -> j), zero diagonal.
@@ -163,8 +163,11 @@ def discover(
     votes = np.zeros((d, d))
     done, last_error = 0, None
     start = time.perf_counter()
+    # disable=None: tqdm stays silent when stderr is not a terminal (logs, pipes)
     bar = tqdm(
-        range(opts.n_bootstrap), desc=f"discover ({opts.method})", disable=not progress
+        range(opts.n_bootstrap),
+        desc=f"discover ({opts.method})",
+        disable=None if progress else True,
     )
     for _ in bar:
         if (

@@ -142,7 +142,7 @@ def fit_scm(
       forbidden: (cause, effect) name pairs no graph contains.
       mechanisms: as in `jaxscm.fit` ("fast", "linear", "hgb", "auto").
       dtype: float dtype of the distilled parameters (default float32).
-      progress: show progress bars.
+      progress: show progress bars (on a terminal only).
 
     Returns:
       The `jaxscm.Ensemble` (columns in table order), its fit record in `.info`
@@ -211,7 +211,8 @@ def fit_scm(
     cache: dict[Any, Any] = {}
     scms, chosen = [], []
     timings["fit"] = timings["distill"] = 0.0
-    for dag in tqdm(dags, desc="fit + distill", disable=not progress):
+    # disable=None: no bar when stderr is not a terminal (logs, pipes)
+    for dag in tqdm(dags, desc="fit + distill", disable=None if progress else True):
         t = time.perf_counter()
         model = fit(table, dag, mechanisms=mechanisms, seed=seed, cache=cache)
         timings["fit"] += time.perf_counter() - t
