@@ -304,3 +304,19 @@ def test_cli__bad_input_is_one_clear_line_and_no_files(tmp_path, capsys):
     assert rc == 2
     assert ".csv or .parquet" in capsys.readouterr().err
     assert sorted(f.name for f in tmp_path.iterdir()) == ["data.csv"]
+
+
+def test_fit_scm__parallel_workers_give_the_serial_model():
+    kwargs = dict(
+        n_dags=3,
+        discovery=jaxscm.DiscoveryOptions(n_bootstrap=3),
+        seed=5,
+        progress=False,
+    )
+    serial = jaxscm.fit_scm(_table(120), "y", n_jobs=1, **kwargs)
+    workers = jaxscm.fit_scm(_table(120), "y", n_jobs=2, **kwargs)
+    np.testing.assert_array_equal(serial.info.edge_probs, workers.info.edge_probs)
+    assert serial.info.mechanisms == workers.info.mechanisms
+    assert jax.tree.structure(serial) == jax.tree.structure(workers)
+    for u, v in zip(jax.tree.leaves(serial), jax.tree.leaves(workers), strict=True):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
