@@ -128,10 +128,11 @@ def discover(
       options: the `DiscoveryOptions` (default: `DiscoveryOptions()`).
       seed: seed of the resampling (the runs themselves are deterministic).
       progress: show a tqdm progress bar over resamples (on a terminal only).
-      n_jobs: worker processes for the resamples (None: the usable CPUs, at most 4;
-        1: in this process). The result is the same for any value: the resamples are
-        drawn here, in order, and their votes summed in order. With a `time_limit`
-        the resamples run in this process (the limit is checked between them).
+      n_jobs: worker processes for the resamples (None: the usable CPUs up to 4, 1
+        on <= 2 CPUs; 1: in this process). The result is the same for any value:
+        the resamples are drawn here, in order, and their votes summed in order.
+        With a `time_limit` the resamples run in this process (the limit is
+        checked between them).
 
     Returns:
       (d, d) float64, `[i, j]` = P(i -> j), zero diagonal.

@@ -217,7 +217,8 @@ def fit_nodes(
       mechanisms: as in `fit`.
       seed: as in `fit` (an int: a Generator would be consumed differently).
       cache: the dict later passed to `fit`; filled in place.
-      n_jobs: worker processes (None: the usable CPUs, at most 4; 1: this process).
+      n_jobs: worker processes (None: the usable CPUs up to 4, 1 on <= 2 CPUs;
+        1: this process).
 
     Returns:
       `cache`.

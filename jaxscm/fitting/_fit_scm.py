@@ -145,8 +145,8 @@ def fit_scm(
       dtype: float dtype of the distilled parameters (default float32).
       progress: show progress bars (on a terminal only).
       n_jobs: worker processes for the discovery resamples and the DoWhy node fits
-        (None: the usable CPUs, at most 4; 1: all in this process). The model is
-        the same for any value.
+        (None: the usable CPUs up to 4, 1 on <= 2 CPUs; 1: all in this process).
+        The model is the same for any value.
 
     Returns:
       The `jaxscm.Ensemble` (columns in table order), its fit record in `.info`
