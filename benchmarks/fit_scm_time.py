@@ -1,6 +1,6 @@
 """Time `jaxscm.fit_scm` stage by stage on a real table.
 
-    OMP_NUM_THREADS=1 python -m benchmarks.fit_scm_time [--dataset credit-g]
+    OMP_NUM_THREADS=1 python -m benchmarks.fit_scm_time [--n-jobs 2]
 
 Prints the table shape, the stage timings (schema, discovery, DAG sampling, DoWhy fit,
 distillation, stacking), the mechanisms chosen and the first-sample compile time, with
@@ -24,6 +24,9 @@ def main() -> None:
     parser.add_argument("--method", default="pc")
     parser.add_argument("--mechanisms", default="fast")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="worker processes (default: fit_scm's)"
+    )
     args = parser.parse_args()
 
     import causallearn
@@ -46,6 +49,7 @@ def main() -> None:
         mechanisms=args.mechanisms,
         seed=args.seed,
         progress=False,
+        n_jobs=args.n_jobs,
     )
     info = model.info
     kinds = collections.Counter(c.kind for c in info.columns)
@@ -57,7 +61,8 @@ def main() -> None:
     )
     print(
         f"options: n_dags={args.n_dags} n_bootstrap={args.n_bootstrap} "
-        f"method={args.method} mechanisms={args.mechanisms} seed={args.seed}"
+        f"method={args.method} mechanisms={args.mechanisms} seed={args.seed} "
+        f"n_jobs={args.n_jobs}"
     )
     print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in t.items()))
     print(

@@ -246,6 +246,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         from finetune._finetune import finetune
         from finetune._tabpfn import network_of
 
+        __import__("jaxscm").enable_compilation_cache()  # CAUSALMIXFT_JAX_CACHE=0: off
         seed = _seed(self.random_state)
         config = self._config(seed)
         X, y = _check_X(X), _check_y(y)
@@ -343,7 +344,9 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             return self.callback
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.max_steps, desc="fine-tuning", unit="step")
+        bar = tqdm(
+            total=config.max_steps, desc="fine-tuning", unit="step", disable=None
+        )
         user = self.callback
 
         def cb(rec: dict[str, Any]) -> None:

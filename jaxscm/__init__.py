@@ -19,6 +19,7 @@ Examples:
 from typing import Any
 
 from jaxscm._atomic import atomic_directory, atomic_write
+from jaxscm._compile_cache import compilation_cache_dir, enable_compilation_cache
 from jaxscm._ensemble import Ensemble, stack
 from jaxscm._io import FormatError, load, save
 from jaxscm._linear import Linear
@@ -70,7 +71,9 @@ __all__ = [
     "TreeEnsemble",
     "atomic_directory",
     "atomic_write",
+    "compilation_cache_dir",
     "do",
+    "enable_compilation_cache",
     "gaussian",
     "load",
     "local_rows",

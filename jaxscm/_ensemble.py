@@ -57,9 +57,10 @@ class Ensemble:
       n_inputs: per position and group, how many parent slots the group reads.
       info: the fit record of an ensemble made by `jaxscm.fit_scm` (a
         `jaxscm.FitInfo`: schema, edge probabilities, graphs, timings), else None.
-        Static; it compares by identity, so a sampler compiled for one fitted
-        ensemble is not reused for another fit (strip it with `with_info(None)`).
-        `jaxscm.save` leaves it out; `jaxscm.save_fit` writes it as fit.json.
+        It rides along outside the structure (`static(structural=False)`): fits
+        and reloads with the same structure share one compiled sampler and combine
+        under `jax.tree.map`. `jaxscm.save` leaves it out; `jaxscm.save_fit` writes
+        it as fit.json.
     """
 
     groups: tuple[tuple[Mechanism, ...], ...]
@@ -70,7 +71,7 @@ class Ensemble:
     adjacency: Int[Array, "k d d"]
     columns: tuple[Column, ...] = static()
     n_inputs: tuple[tuple[int, ...], ...] = static()
-    info: Any = static(default=None, saved=False)
+    info: Any = static(default=None, saved=False, structural=False)
 
     _batched_fields = ("groups",)  # for `load`: these leaves carry a member axis
 

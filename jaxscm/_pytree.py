@@ -20,12 +20,37 @@ T = TypeVar("T")
 REGISTRY: dict[str, type] = {}
 
 
-def static(*, saved: bool = True, **kwargs: Any) -> Any:
+def static(*, saved: bool = True, structural: bool = True, **kwargs: Any) -> Any:
     """A dataclass field that is static metadata (part of the treedef), not a leaf.
 
     `saved=False` marks a record that `jaxscm.save` leaves out (it has its own file).
+    `structural=False` marks a record that rides along with the tree without being
+    part of its structure: two objects that differ only in it have equal treedefs, so
+    jit reuses one compiled function for both and `jax.tree.map` combines them. It
+    must not affect any computation. Flattening and unflattening keep it, except
+    that a model *returned* from a jitted function carries the record of the call
+    that traced it.
     """
-    return dataclasses.field(metadata={"static": True, "saved": saved}, **kwargs)
+    meta = {"static": True, "saved": saved, "structural": structural}
+    return dataclasses.field(metadata=meta, **kwargs)
+
+
+class _Carried:
+    """Holds a non-structural record in a treedef; all holders compare equal."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Carried)
+
+    def __hash__(self) -> int:
+        return hash(_Carried)
+
+    def __repr__(self) -> str:
+        return "<carried record>"
 
 
 def pytree_dataclass(cls: type[T]) -> type[T]:
@@ -41,18 +66,24 @@ def pytree_dataclass(cls: type[T]) -> type[T]:
     fields = dataclasses.fields(dc)
     data = tuple(f.name for f in fields if not f.metadata.get("static", False))
     meta = tuple(f.name for f in fields if f.metadata.get("static", False))
+    carried = frozenset(
+        f.name for f in fields if not f.metadata.get("structural", True)
+    )
+
+    def aux_of(obj: Any) -> tuple[Any, ...]:
+        return tuple(
+            _Carried(getattr(obj, name)) if name in carried else getattr(obj, name)
+            for name in meta
+        )
 
     def flatten_with_keys(obj: Any) -> tuple[Any, Any]:
         children = tuple(
             (jax.tree_util.GetAttrKey(name), getattr(obj, name)) for name in data
         )
-        return children, tuple(getattr(obj, name) for name in meta)
+        return children, aux_of(obj)
 
     def flatten(obj: Any) -> tuple[Any, Any]:
-        return (
-            tuple(getattr(obj, name) for name in data),
-            tuple(getattr(obj, name) for name in meta),
-        )
+        return tuple(getattr(obj, name) for name in data), aux_of(obj)
 
     def unflatten(aux: tuple[Any, ...], children: Any) -> Any:
         # Bypass __init__: JAX unflattens with tracers, None or sentinel leaves, and the
@@ -60,6 +91,8 @@ def pytree_dataclass(cls: type[T]) -> type[T]:
         # and need not hold for placeholders.
         obj = object.__new__(dc)
         for name, value in zip(meta, aux, strict=True):
+            if isinstance(value, _Carried):
+                value = value.value
             object.__setattr__(obj, name, value)
         for name, value in zip(data, children, strict=True):
             object.__setattr__(obj, name, value)

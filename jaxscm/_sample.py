@@ -1,4 +1,13 @@
-"""Sampling, noise propagation and interventions for a single-DAG `SCM`."""
+"""Sampling, noise propagation and interventions for a single-DAG `SCM`.
+
+The public `sample`, `sample_noise` and `propagate` call module-level `jax.jit`-ed
+functions. Called plainly, they compile once per (model structure, n, dtype) and
+reuse that program: eager op-by-op dispatch of a fitted ensemble (about 1,300 XLA
+operations) took seconds per call. Inside a caller's own `jax.jit` or `vmap` the
+inner jit is traced inline like any other function, so composing them costs nothing.
+The model's arrays are arguments, not constants: new parameters, `do` values or
+another fit with the same structure reuse the compiled program.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +48,10 @@ def sample_noise(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*
       >>> sample_noise(jax.random.key(1), scm, 3).shape
       (3, 4)
     """
+    return _sample_noise_jit(key, scm, n)
+
+
+def _sample_noise(key: jax.Array, scm: SCM | Ensemble, n: int) -> jax.Array:
     if isinstance(scm, Ensemble):
         return ensemble_sample_noise(key, scm, n)
     cols = [
@@ -70,6 +83,10 @@ def propagate(
       ...                      sample(key, scm, 5)))
       True
     """
+    return _propagate_jit(scm, noise)
+
+
+def _propagate(scm: SCM | Ensemble, noise: jax.Array) -> jax.Array:
     if isinstance(scm, Ensemble):
         return ensemble_propagate(scm, noise)
     n = noise.shape[0]
@@ -86,9 +103,11 @@ def propagate(
 def sample(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*k n d"]:
     """Draws `n` rows from the model (from each member of an ensemble).
 
-    Pure and jit-able; `n` must be static (`jax.jit(sample, static_argnums=2)`). To
-    batch over keys use `jax.vmap(sample, in_axes=(0, None, None))`; over models with
-    the same structure and stacked leaves, `in_axes=(0, 0, None)`.
+    Pure; compiled once per model structure, `n` and dtype, and reused by later calls
+    (a plain call is as fast as a jitted one). Inside your own `jax.jit`, `n` must be
+    static (`jax.jit(f, static_argnums=...)`). To batch over keys use
+    `jax.vmap(sample, in_axes=(0, None, None))`; over models with the same structure
+    and stacked leaves, `in_axes=(0, 0, None)`.
 
     Args:
       key: a PRNG key.
@@ -104,10 +123,21 @@ def sample(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*k n d"
       >>> import jax
       >>> from jaxscm import random_scm
       >>> scm = random_scm(jax.random.key(0), 5)
-      >>> jax.jit(sample, static_argnums=2)(jax.random.key(1), scm, 100).shape
+      >>> sample(jax.random.key(1), scm, 100).shape
       (100, 5)
     """
-    return propagate(scm, sample_noise(key, scm, n))
+    return _sample_jit(key, scm, n)
+
+
+def _sample(key: jax.Array, scm: SCM | Ensemble, n: int) -> jax.Array:
+    return _propagate(scm, _sample_noise(key, scm, n))
+
+
+# One compiled program per (structure, n, dtypes), shared by every caller; under an
+# outer jit or vmap they trace inline.
+_sample_jit = jax.jit(_sample, static_argnums=2)
+_sample_noise_jit = jax.jit(_sample_noise, static_argnums=2)
+_propagate_jit = jax.jit(_propagate)
 
 
 def do(scm: SCM, interventions: Mapping[str, float | int | str]) -> SCM:

@@ -10,6 +10,9 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The CLI and the estimator switch JAX's persistent compilation cache on; tests stay
+# hermetic (no writes to the user's cache) unless the caller chooses a folder.
+os.environ.setdefault("CAUSALMIXFT_JAX_CACHE", "off")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

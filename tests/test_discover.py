@@ -108,3 +108,12 @@ def test_discover__time_limit_stops_after_the_first_resample():
     assert not np.array_equal(
         probs, discover(x, options=Opts(n_bootstrap=4), progress=False)
     )
+
+
+def test_discover__progress_bar_stays_out_of_non_terminal_output(capsys):
+    x, _ = _planted(d=4, n=200)
+    probs = discover(x, options=Opts(n_bootstrap=3), seed=0, progress=True)
+    assert probs.shape == (4, 4)
+    captured = capsys.readouterr()
+    assert "discover" not in captured.err
+    assert captured.out == ""

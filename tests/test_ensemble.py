@@ -85,3 +85,21 @@ def test_stack__canonical_column_type_is_preserved():
     assert all(isinstance(c, Column) for c in ens.columns)
     assert ens.n_members == 4
     assert ens.n_nodes == 5
+
+
+def test_ensemble__fit_record_is_carried_but_not_structure():
+    from jaxscm import _sample as sample_module
+
+    ens = stack(_members())
+    a, b = ens.with_info("fit A"), ens.with_info("fit B")
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    combined = jax.tree.map(lambda u, v: u + v, a, b)
+    assert combined.info == "fit A"
+    assert jax.device_put(b).info == "fit B"
+    x = jaxscm.sample(jax.random.key(4), a, 16)
+    size = sample_module._sample_jit._cache_size()
+    y = jaxscm.sample(jax.random.key(4), b, 16)
+    assert sample_module._sample_jit._cache_size() == size  # no recompilation
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert a.info == "fit A"
+    assert b.info == "fit B"

@@ -224,3 +224,40 @@ def test_classifier__inverse_cdf_matches_dowhy_rule():
     m = Classifier(Linear(jnp.zeros((1, 2)), jnp.array([0.0, 0.0]), output="softmax"))
     u = jnp.array([0.0, 0.25, 0.5, 0.5000001, 0.99])
     assert m.apply(jnp.zeros((5, 1)), u).tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+
+
+def test_sample__plain_call_compiles_once_per_structure():
+    from jaxscm import _sample as sample_module
+
+    scm = random_scm(jax.random.key(11), 6, mechanism="mixed", noise="mixed")
+    compiled = sample_module._sample_jit
+    first = sample(jax.random.key(0), scm, 37)
+    before = compiled._cache_size()
+    # other keys, other parameter values and `do` values: the same structure
+    sample(jax.random.key(1), scm, 37)
+    sample(jax.random.key(0), jax.tree.map(jnp.copy, scm), 37)
+    a = sample(jax.random.key(0), do(scm, {"x2": 1.0}), 37)
+    b = sample(jax.random.key(0), do(scm, {"x2": -3.0}), 37)
+    assert compiled._cache_size() == before + 1  # only the `do` structure is new
+    assert np.asarray(a)[:, 2].tolist() == [1.0] * 37
+    assert np.asarray(b)[:, 2].tolist() == [-3.0] * 37
+    np.testing.assert_array_equal(
+        np.asarray(first), np.asarray(sample_jit(jax.random.key(0), scm, 37))
+    )
+
+
+def test_sample__plain_call_traces_inside_jit_and_vmap():
+    scm = random_scm(jax.random.key(12), 5, mechanism="mixed")
+    keys = jax.random.split(jax.random.key(3), 3)
+    batched = jax.jit(jax.vmap(sample, in_axes=(0, None, None)), static_argnums=2)(
+        keys, scm, 9
+    )
+    looped = jnp.stack([sample(k, scm, 9) for k in keys])
+    # batching an MLP's matrix products may change float summation order
+    np.testing.assert_allclose(
+        np.asarray(batched), np.asarray(looped), rtol=1e-6, atol=1e-6
+    )
+    noise = jaxscm.sample_noise(keys[0], scm, 9)
+    np.testing.assert_array_equal(
+        np.asarray(jaxscm.propagate(scm, noise)), np.asarray(sample(keys[0], scm, 9))
+    )

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``causalmixft`` console script."""
     args = build_parser().parse_args(argv)
+    importlib.import_module("jaxscm").enable_compilation_cache()  # see README
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)

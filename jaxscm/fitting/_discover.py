@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from jaxscm._schema import Column
+from jaxscm.fitting._workers import n_workers, parallel
 
 METHODS = ("pc", "fci", "both")
 
@@ -113,6 +114,7 @@ def discover(
     options: DiscoveryOptions | None = None,
     seed: int = 0,
     progress: bool = True,
+    n_jobs: int | None = 1,
 ) -> np.ndarray:
     """Edge probabilities from PC/FCI on bootstrap resamples (rules in module doc).
 
@@ -125,7 +127,12 @@ def discover(
       target: target column name, when `x` is a DataFrame and `columns` is None.
       options: the `DiscoveryOptions` (default: `DiscoveryOptions()`).
       seed: seed of the resampling (the runs themselves are deterministic).
-      progress: show a tqdm progress bar over resamples.
+      progress: show a tqdm progress bar over resamples (on a terminal only).
+      n_jobs: worker processes for the resamples (None: the usable CPUs up to 4, 1
+        on <= 2 CPUs; 1: in this process). The result is the same for any value:
+        the resamples are drawn here, in order, and their votes summed in order.
+        With a `time_limit` the resamples run in this process (the limit is
+        checked between them).
 
     Returns:
       (d, d) float64, `[i, j]` = P(i -> j), zero diagonal.
@@ -163,8 +170,28 @@ def discover(
     votes = np.zeros((d, d))
     done, last_error = 0, None
     start = time.perf_counter()
+    workers = n_workers(n_jobs)
+    if workers > 1 and opts.time_limit is None and opts.n_bootstrap > 1:
+        resamples = [data[rng.integers(0, n, n)] for _ in range(opts.n_bootstrap)]
+        runs = parallel(
+            workers,
+            [
+                (_resample_votes, (algos, s, test, opts.alpha, opts.max_depth))
+                for s in resamples
+            ],
+        )
+        for run in runs:
+            if isinstance(run, Exception):
+                last_error = run
+                continue
+            votes += run
+            done += 1
+        return _finish(votes, done, last_error, opts, columns)
+    # disable=None: tqdm stays silent when stderr is not a terminal (logs, pipes)
     bar = tqdm(
-        range(opts.n_bootstrap), desc=f"discover ({opts.method})", disable=not progress
+        range(opts.n_bootstrap),
+        desc=f"discover ({opts.method})",
+        disable=None if progress else True,
     )
     for _ in bar:
         if (
@@ -174,17 +201,37 @@ def discover(
         ):
             break
         rows = rng.integers(0, n, n)
-        sample = data[rows]
-        try:
-            run = sum(
-                _run(a, sample, test, opts.alpha, opts.max_depth) for a in algos
-            ) / len(algos)
-        except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as err:
-            last_error = err  # e.g. a resample where a rare category vanished
+        run = _resample_votes(algos, data[rows], test, opts.alpha, opts.max_depth)
+        if isinstance(run, Exception):
+            last_error = run
             continue
         votes += run
         done += 1
     bar.close()
+    return _finish(votes, done, last_error, opts, columns)
+
+
+def _resample_votes(
+    algos: Sequence[str],
+    sample: np.ndarray,
+    test: str,
+    alpha: float,
+    depth: int | None,
+) -> np.ndarray | Exception:
+    """One resample's averaged votes, or the error that made it fail."""
+    try:
+        return sum(_run(a, sample, test, alpha, depth) for a in algos) / len(algos)
+    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as err:
+        return err  # e.g. a resample where a rare category vanished
+
+
+def _finish(
+    votes: np.ndarray,
+    done: int,
+    last_error: Exception | None,
+    opts: DiscoveryOptions,
+    columns: Sequence[Column],
+) -> np.ndarray:
     if done == 0:
         raise ValueError(
             f"causal discovery failed on every resample ({opts.n_bootstrap}); last "

@@ -124,7 +124,7 @@ def fit(
     if mechanisms not in MECHANISMS:
         raise ValueError(f"mechanisms must be one of {MECHANISMS}, got {mechanisms!r}")
     table = as_prepared(x, columns, target)
-    codes, columns = table.codes, table.columns
+    columns = table.columns
     names = [c.name for c in columns]
     graph = _graph(dag, names)
     frame = table.frame
@@ -138,35 +138,112 @@ def fit(
             )
     for node in nx.topological_sort(graph):
         parents = tuple(get_ordered_predecessors(graph, node))
-        node_seed = int(
-            np.random.SeedSequence(
-                [base, index[node], *(index[p] for p in parents)]
-            ).generate_state(1)[0]
-        )
+        node_seed = _node_seed(base, index, node, parents)
         key = (node, parents, mechanisms, base)
         if mechanisms != "auto" and cache is not None and key in cache:
             mech, choice = cache[key]
-        else:
+        elif mechanisms == "auto":
             with seeded_numpy(node_seed):
-                if mechanisms == "auto":
-                    mech, choice = model.causal_mechanism(node), "auto"
-                else:
-                    mech, choice = _choose(
-                        columns[index[node]],
-                        codes,
-                        [index[p] for p in parents],
-                        columns,
-                        mechanisms,
-                        node_seed,
-                    )
-                model.set_causal_mechanism(node, mech)
+                mech, choice = model.causal_mechanism(node), "auto"
                 gcm.fitting_sampling.fit_causal_model_of_target(model, node, frame)
-            if cache is not None and mechanisms != "auto":
+        else:
+            mech, choice = _fit_node(table, node, parents, mechanisms, base)
+            if cache is not None:
                 cache[key] = (mech, choice)
         model.set_causal_mechanism(node, mech)
         graph.nodes[node][PARENTS_DURING_FIT] = list(parents)
         graph.nodes[node]["jaxscm_mechanism"] = choice
     return model
+
+
+def _node_seed(
+    base: int, index: dict[str, int], node: str, parents: tuple[str, ...]
+) -> int:
+    seq = np.random.SeedSequence([base, index[node], *(index[p] for p in parents)])
+    return int(seq.generate_state(1)[0])
+
+
+def _fit_node(
+    table: Any, node: str, parents: tuple[str, ...], mechanisms: str, base: int
+) -> tuple[Any, str]:
+    """One node's fitted DoWhy mechanism and choice; depends on nothing else.
+
+    The node is fitted in a graph of its parents alone: DoWhy fits a node from its
+    (sorted) parents' columns only, so this is the fit it gets in any DAG, and it
+    can run in a worker process.
+    """
+    import networkx as nx
+    from dowhy import gcm
+
+    columns, codes = table.columns, table.codes
+    index = {c.name: j for j, c in enumerate(columns)}
+    node_seed = _node_seed(base, index, node, parents)
+    graph = nx.DiGraph()
+    graph.add_nodes_from([*parents, node])
+    graph.add_edges_from((p, node) for p in parents)
+    model = gcm.StructuralCausalModel(graph)
+    with seeded_numpy(node_seed):
+        mech, choice = _choose(
+            columns[index[node]],
+            codes,
+            [index[p] for p in parents],
+            columns,
+            mechanisms,
+            node_seed,
+        )
+        model.set_causal_mechanism(node, mech)
+        gcm.fitting_sampling.fit_causal_model_of_target(model, node, table.frame)
+    return mech, choice
+
+
+def fit_nodes(
+    table: Any,
+    dags: Sequence[Any],
+    *,
+    mechanisms: str,
+    seed: int | np.random.Generator,
+    cache: dict[Any, Any],
+    n_jobs: int | None = None,
+) -> dict[Any, Any]:
+    """Fits every distinct (node, parents) of `dags` once, into `fit`'s cache.
+
+    The fits run on `n_jobs` worker processes (`jaxscm.fitting._workers`); `fit`
+    on each DAG with the filled cache then gives the same models as without it.
+    Does nothing for `mechanisms="auto"` (DoWhy assigns those per graph).
+
+    Args:
+      table: the prepared table (`jaxscm.fitting.prepare`).
+      dags: (d, d) adjacency matrices in table column order.
+      mechanisms: as in `fit`.
+      seed: as in `fit` (an int: a Generator would be consumed differently).
+      cache: the dict later passed to `fit`; filled in place.
+      n_jobs: worker processes (None: the usable CPUs up to 4, 1 on <= 2 CPUs;
+        1: this process).
+
+    Returns:
+      `cache`.
+    """
+    if mechanisms == "auto":
+        return cache
+    names = [c.name for c in table.columns]
+    base = _seed(seed)
+    todo: dict[Any, tuple[str, tuple[str, ...]]] = {}
+    for dag in dags:
+        graph = _graph(dag, names)
+        for node in names:
+            parents = tuple(sorted(graph.predecessors(node)))
+            key = (node, parents, mechanisms, base)
+            if key not in cache and key not in todo:
+                todo[key] = (node, parents)
+    calls = [
+        (_fit_node, (table, node, parents, mechanisms, base))
+        for node, parents in todo.values()
+    ]
+    from jaxscm.fitting._workers import n_workers, parallel
+
+    for key, result in zip(todo, parallel(n_workers(n_jobs), calls), strict=True):
+        cache[key] = result
+    return cache
 
 
 def _graph(dag: Any, names: list[str]) -> Any:
