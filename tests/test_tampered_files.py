@@ -1,0 +1,136 @@
+"""Tampered, corrupted and hostile files: a clear error, never a wrong answer."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import jaxscm
+from jaxscm._io import FormatError
+
+META = "__jaxscm__"
+
+
+def _read(path: Path) -> tuple[dict, dict]:
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays.pop(META).tobytes().decode())
+    return meta, arrays
+
+
+def _write(path: Path, meta: dict, arrays: dict, *, rehash: bool = True) -> None:
+    """Writes a model file, recomputing the checksums (a deliberate tamper)."""
+    if rehash:
+        meta["arrays"] = {
+            k: {
+                "dtype": str(v.dtype),
+                "shape": list(v.shape),
+                "sha256": hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest(),
+            }
+            for k, v in arrays.items()
+        }
+    blob = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays, **{META: blob})
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    scm = jaxscm.random_scm(jax.random.key(0), 4)
+    return jaxscm.save(tmp_path / "m.npz", scm)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("a.mechanisms.3.f.coef", np.array([np.nan], np.float32)),
+        ("a.mechanisms.3.f.intercept", np.array(np.inf, np.float32)),
+        ("a.mechanisms.1.noise.loc", np.array(np.nan, np.float32)),
+        ("a.mechanisms.2.noise.scale", np.array(-1.0, np.float32)),
+    ],
+)
+def test_load__refuses_nonfinite_or_negative_parameters(
+    model_file: Path, field: str, value: np.ndarray
+) -> None:
+    meta, arrays = _read(model_file)
+    arrays[field] = value
+    _write(model_file, meta, arrays)
+    node = f"x{field.split('.')[2]}"
+    with pytest.raises(FormatError, match=rf"node '{node}'.*{field.split('.', 3)[3]}"):
+        jaxscm.load(model_file)
+
+
+def test_check_parameters__names_the_ensemble_member_and_node(key: jax.Array) -> None:
+    from jaxscm._validate import ParameterError, check_parameters
+
+    scms = [jaxscm.random_scm(jax.random.fold_in(key, i), 3) for i in range(2)]
+    ens = jaxscm.stack(scms)
+    leaves, treedef = jax.tree.flatten(ens)
+    floats = [i for i, x in enumerate(leaves) if np.issubdtype(x.dtype, np.floating)]
+    bad = np.array(leaves[floats[-1]])
+    bad.reshape(-1)[-1] = np.nan
+    leaves[floats[-1]] = bad
+    with pytest.raises(ParameterError, match=r"ensemble member \d, node 'x\d'"):
+        check_parameters(jax.tree.unflatten(treedef, leaves))
+
+
+@pytest.mark.parametrize("value", [1.9, "1", True])
+def test_load__refuses_non_integer_parent_indices(model_file: Path, value) -> None:
+    meta, arrays = _read(model_file)
+    meta["tree"]["static"]["parents"]["seq"][3]["seq"][0] = value
+    _write(model_file, meta, arrays)
+    with pytest.raises(FormatError, match="parent indices must be integers"):
+        jaxscm.load(model_file)
+
+
+def test_load__refuses_deeply_nested_metadata(model_file: Path) -> None:
+    meta, arrays = _read(model_file)
+    text = json.dumps(meta)[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    blob = np.frombuffer(text.encode(), np.uint8)
+    with open(model_file, "wb") as f:
+        np.savez(f, **arrays, **{META: blob})
+    with pytest.raises(FormatError, match="nests 100001 levels"):
+        jaxscm.load(model_file)
+
+
+def test_load__refuses_zip_bomb_before_decompressing(model_file: Path) -> None:
+    meta, arrays = _read(model_file)
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.zeros(50_000_000, np.uint8))  # 50 MB of zeros
+    with zipfile.ZipFile(model_file, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k, v in arrays.items():
+            b = io.BytesIO()
+            np.lib.format.write_array(b, v)
+            data = buf.getvalue() if k == "a.mechanisms.3.f.coef" else b.getvalue()
+            zf.writestr(f"{k}.npy", data)
+        b = io.BytesIO()
+        np.lib.format.write_array(b, np.frombuffer(json.dumps(meta).encode(), np.uint8))
+        zf.writestr(f"{META}.npy", b.getvalue())
+    assert model_file.stat().st_size < 1_000_000
+    with pytest.raises(FormatError, match="unpacks to 50000128 bytes but its metadata"):
+        jaxscm.load(model_file)
+
+
+def test_load__finds_the_file_save_wrote_without_a_suffix(tmp_path: Path) -> None:
+    scm = jaxscm.random_scm(jax.random.key(1), 3)
+    written = jaxscm.save(tmp_path / "m", scm)
+    assert written.name == "m.npz"
+    assert jaxscm.load(tmp_path / "m").nodes == scm.nodes
+
+
+@pytest.mark.parametrize("record", ["[]", "{}", '{"format": "jaxscm-fit"}', "[" * 5000])
+def test_load_fit__refuses_a_malformed_fit_json(tmp_path: Path, record: str) -> None:
+    scms = [jaxscm.random_scm(jax.random.key(i), 3) for i in range(2)]
+    folder = tmp_path / "model"
+    folder.mkdir()
+    jaxscm.save(folder / "model.npz", jaxscm.stack(scms))
+    (folder / "fit.json").write_text(record)
+    with pytest.raises(FormatError, match="fit.json"):
+        jaxscm.load_fit(folder)
