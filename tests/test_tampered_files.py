@@ -134,3 +134,135 @@ def test_load_fit__refuses_a_malformed_fit_json(tmp_path: Path, record: str) -> 
     (folder / "fit.json").write_text(record)
     with pytest.raises(FormatError, match="fit.json"):
         jaxscm.load_fit(folder)
+
+
+# --- the estimator's folder -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_estimator(tmp_path_factory):
+    pytest.importorskip("tabpfn")
+    from _finetune_data import TFM, table
+
+    from finetune import CausalMixFTClassifier
+
+    X, y, _ = table(60)
+    clf = CausalMixFTClassifier(
+        tfm=TFM,
+        augment="none",
+        max_steps=1,
+        eval_every=1,
+        n_estimators_train=1,
+        n_estimators=1,
+        random_state=0,
+    ).fit(X, y)
+    return clf.save(tmp_path_factory.mktemp("est") / "clf"), X
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(src, tmp_path / "clf"))
+
+
+def _edit_meta(folder: Path, edit, *, rehash: bool) -> None:
+    from finetune import _persist
+
+    meta = json.loads((folder / "estimator.json").read_text())
+    meta = edit(meta)
+    if rehash and isinstance(meta, dict):
+        meta["sha256"]["estimator.json"] = _persist._meta_sha(meta)
+    (folder / "estimator.json").write_text(json.dumps(meta))
+
+
+def _load(folder: Path):
+    from finetune import CausalMixFTClassifier
+
+    return CausalMixFTClassifier.load(folder)
+
+
+@pytest.mark.torch
+def test_estimator_load__refuses_a_bit_flip_in_the_weights(saved_estimator, tmp_path):
+    folder = _copy(saved_estimator[0], tmp_path)
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-100] ^= 0x10
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=r"model.safetensors fails its checksum"):
+        _load(folder)
+
+
+@pytest.mark.torch
+def test_estimator_load__refuses_reversed_classes(saved_estimator, tmp_path):
+    folder = _copy(saved_estimator[0], tmp_path)
+
+    def reverse(meta):
+        meta["encoder"]["classes"] = meta["encoder"]["classes"][::-1]
+        return meta
+
+    _edit_meta(folder, reverse, rehash=False)
+    with pytest.raises(FormatError, match="estimator.json.*fails its checksum"):
+        _load(folder)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: {**m, "extra": 1}, "unexpected or missing entries"),
+        (lambda m: [], "JSON object"),
+        (lambda m: {**m, "config": {**m["config"], "device": "gpu9"}}, "torch device"),
+        (lambda m: {**m, "params": {**m["params"], "nope": 1}}, "unknown parameters"),
+    ],
+)
+def test_estimator_load__refuses_edited_metadata(
+    saved_estimator, tmp_path, edit, message
+):
+    folder = _copy(saved_estimator[0], tmp_path)
+    _edit_meta(folder, edit, rehash=True)
+    with pytest.raises(FormatError, match=message):
+        _load(folder)
+
+
+@pytest.mark.torch
+def test_estimator_load__missing_weights_never_download_or_lock(
+    saved_estimator, tmp_path
+):
+    folder = _copy(saved_estimator[0], tmp_path)
+    (folder / "model.safetensors").unlink()
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(FileNotFoundError, match="model.safetensors is missing"):
+        _load(folder)
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+@pytest.mark.torch
+def test_estimator_load__refuses_huge_architecture_sizes(saved_estimator, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from finetune import _persist
+
+    folder = _copy(saved_estimator[0], tmp_path)
+    weights = folder / "model.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "np") as f:
+        header = dict(f.metadata())
+    config = json.loads(header["config"])
+    config["embed_dim"] = 10_000_000
+    header["config"] = json.dumps(config)
+    save_file(load_file(str(weights)), str(weights), metadata=header)
+
+    def rehash(meta):
+        meta["sha256"]["model.safetensors"] = _persist._file_sha(weights)
+        return meta
+
+    _edit_meta(folder, rehash, rehash=True)
+    with pytest.raises(FormatError, match="embed_dim=10000000"):
+        _load(folder)
+
+
+@pytest.mark.torch
+def test_estimator_load__untouched_copy_predicts_the_same(saved_estimator, tmp_path):
+    folder, X = saved_estimator
+    a, b = _load(folder), _load(_copy(folder, tmp_path))
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
