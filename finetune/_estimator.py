@@ -248,6 +248,11 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
 
         seed = _seed(self.random_state)
         config = self._config(seed)
+        if config.checkpoint_dir:
+            from finetune._checkpoint import verify
+
+            # Before the SCM fit (seconds to minutes): a corrupted checkpoint fails now.
+            verify(config.checkpoint_dir)
         X, y = _check_X(X), _check_y(y)
         enc = TableEncoder.fit(X, y)  # the table's one schema, also the SCM's
         # Encoded once, in float64 (what the SCM is fitted on); TabPFN takes float32.

@@ -266,3 +266,80 @@ def test_estimator_load__untouched_copy_predicts_the_same(saved_estimator, tmp_p
     folder, X = saved_estimator
     a, b = _load(folder), _load(_copy(folder, tmp_path))
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+# --- fine-tuning checkpoints ----------------------------------------------------------
+
+
+def _checkpoint(folder: Path) -> Path:
+    torch = pytest.importorskip("torch")
+    from finetune import _checkpoint as ckpt
+
+    w = {"a": torch.arange(6.0).reshape(2, 3), "b": torch.ones(3)}
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(3))]).state_dict()
+    state = {"fingerprint": "f", "history": [], "steps": [], "best_step": 0}
+    state |= {"best_score": float("-inf"), "bad": 0, "stop_reason": "interrupted"}
+    best = {k: v.clone() for k, v in w.items()}
+    ckpt.save(folder, step=3, weights=w, best=best, optimizer=opt, state=state)
+    return folder
+
+
+@pytest.mark.torch
+def test_checkpoint__round_trips_after_verification(tmp_path: Path) -> None:
+    from finetune import _checkpoint as ckpt
+
+    loaded = ckpt.load(_checkpoint(tmp_path / "c"))
+    assert loaded["step"] == 3
+    assert loaded["best_score"] == float("-inf")
+    assert loaded["weights"]["a"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (lambda d: (d / "optimizer-3.pt").write_bytes(b"\x80\x04garbage"), "optimizer"),
+        (lambda d: (d / "weights-3.safetensors").write_bytes(b"\x00" * 7), "weights"),
+        (lambda d: (d / "weights-3.safetensors").unlink(), "missing"),
+        (lambda d: (d / "state.json").write_text("[]"), "not a JSON object"),
+        (lambda d: (d / "state.json").write_text("[" * 100_000), "unreadable"),
+        (
+            lambda d: (d / "state.json").write_text(
+                (d / "state.json").read_text().replace('"step": 3', '"step": 30')
+            ),
+            "state.json fails its checksum",
+        ),
+    ],
+)
+def test_checkpoint__refuses_a_tampered_checkpoint(tmp_path, tamper, message) -> None:
+    from finetune import _checkpoint as ckpt
+
+    folder = _checkpoint(tmp_path / "c")
+    tamper(folder)
+    with pytest.raises(ValueError, match=rf"cannot resume .*{message}.*start afresh"):
+        ckpt.load(folder)
+
+
+@pytest.mark.torch
+def test_estimator_fit__checks_the_checkpoint_before_fitting_the_scm(
+    tmp_path, monkeypatch
+) -> None:
+    pytest.importorskip("tabpfn")
+    from _finetune_data import TFM, table
+
+    import jaxscm as jx
+    from finetune import CausalMixFTClassifier
+
+    folder = _checkpoint(tmp_path / "c")
+    (folder / "optimizer-3.pt").write_bytes(b"corrupted")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the SCM was fitted before the checkpoint was checked")
+
+    monkeypatch.setattr(jx, "fit_scm", never)
+    X, y, _ = table(60)
+    clf = CausalMixFTClassifier(
+        tfm=TFM, max_steps=1, checkpoint_dir=str(folder), random_state=0
+    )
+    with pytest.raises(ValueError, match="optimizer-3.pt fails its checksum"):
+        clf.fit(X, y)
