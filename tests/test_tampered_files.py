@@ -343,3 +343,56 @@ def test_estimator_fit__checks_the_checkpoint_before_fitting_the_scm(
     )
     with pytest.raises(ValueError, match="optimizer-3.pt fails its checksum"):
         clf.fit(X, y)
+
+
+# --- sample time: the edges that write or hand over rows ------------------------------
+
+
+def _broken_scm() -> jaxscm.SCM:
+    """An SCM whose last node has a NaN coefficient (built in memory: no load check)."""
+    import dataclasses
+
+    scm = jaxscm.random_scm(jax.random.key(0), 4)
+    mech = scm.mechanisms[3]
+    f = dataclasses.replace(mech.f, coef=mech.f.coef * np.float32(np.nan))
+    mechs = (*scm.mechanisms[:3], dataclasses.replace(mech, f=f))
+    return dataclasses.replace(scm, mechanisms=mechs)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_write_samples__refuses_non_finite_rows_naming_the_column(
+    tmp_path: Path, suffix: str
+) -> None:
+    import bridge
+
+    path = tmp_path / f"s.{suffix}"
+    with pytest.raises(ValueError, match="sampled column 'x3' holds NaN"):
+        bridge.write_samples(path, jax.random.key(0), _broken_scm(), 10)
+    assert not path.exists()
+
+
+def test_write_parquet__refuses_non_finite_rows_naming_the_column(tmp_path) -> None:
+    import bridge
+
+    path = tmp_path / "s.parquet"
+    with pytest.raises(ValueError, match="sampled column 'x3' holds NaN"):
+        bridge.write_parquet(path, jax.random.key(0), _broken_scm(), 10, chunk=4)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_labelled_rows__refuse_non_finite_features_naming_the_column() -> None:
+    from bridge._stream import labelled_rows, to_host
+
+    out = labelled_rows(
+        jax.random.key(0),
+        0,
+        _broken_scm(),
+        8,
+        np.arange(8),
+        features=np.array([0, 3, -1]),
+        fill=np.array([0.0, 0.0, np.nan], np.float32),
+        target=1,
+        n_classes=1_000_000,
+    )
+    with pytest.raises(ValueError, match="synthetic rows: sampled column 'x3'"):
+        to_host(out)
