@@ -210,8 +210,13 @@ def _build(cls: Any, path: Path, meta: dict[str, Any]) -> Any:
         raise ValueError("context.safetensors does not match the encoder's features")
     est.context_X_, est.context_y_ = X, y
     est.classes_ = est.encoder_.classes
-    if not np.isin(y, np.arange(len(est.classes_))).all():
-        raise ValueError("context labels are not codes of the saved classes")
+    # `fit` keeps at least one row of every class in the context (the validation
+    # split is stratified and refuses classes with too few rows).
+    if not np.array_equal(np.unique(y), np.arange(len(est.classes_))):
+        raise ValueError(
+            f"the context's labels {np.unique(y).tolist()} are not exactly the codes "
+            f"of the {len(est.classes_)} saved classes"
+        )
     est.network_ = network_of(model)
     est.n_features_in_ = n_features
     if est.encoder_.from_frame:

@@ -25,8 +25,8 @@ class ParameterError(ValueError):
 def check_parameters(model: Any) -> None:
     """Raises `ParameterError` naming the node and field of the first bad parameter.
 
-    Every floating-point leaf must be finite (inside a classifier a logit may be
-    -inf: a padded class with probability exactly 0); a parametric noise model's
+    Every floating-point leaf must be finite (inside a classifier an output bias
+    may be -inf: a padded class with probability exactly 0); a parametric noise model's
     `scale` must be >= 0 and its shape parameters (`df`, `a`, `b`, `s`) > 0.
 
     Args:
@@ -51,7 +51,7 @@ def check_parameters(model: Any) -> None:
         if not np.issubdtype(a.dtype, np.floating) or a.size == 0:
             continue
         bad = ~np.isfinite(a)
-        if in_classifier:
+        if in_classifier and _is_bias(path):
             bad &= ~np.isneginf(a)
         if bad.any():
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -80,6 +80,14 @@ def _check_noise(model: Any, path: str, noise: Any) -> None:
                 f"{_where(model, path, idx)}: noise field {field} is {a[idx]}, must be "
                 f"{need} ({noise.family} noise); the model is corrupted - refit it"
             )
+
+
+def _is_bias(path: str) -> bool:
+    # where `jaxscm._canonical` pads logits with -inf: intercept, base, biases.N
+    parts = path.split(".")
+    return parts[-1] in ("intercept", "base") or (
+        len(parts) > 1 and parts[-2] == "biases"
+    )
 
 
 def _is_array(obj: Any) -> bool:
