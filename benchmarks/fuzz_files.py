@@ -15,7 +15,10 @@ through its loader: `jaxscm.load`, `jaxscm.load_fit`, the CLI's ``sample``,
 * ``traceback``: any other exception (a bug);
 * ``accepted``: loaded, and the answer equals the original's (same samples, same
   predictions, same weights);
-* ``accepted_but_wrong``: loaded with a different answer.
+* ``accepted_but_wrong``: loaded with a different answer;
+* ``fresh_start``: (checkpoints) no ``state.json`` left, so the run starts afresh
+  (the same as a run cut off before its first checkpoint; deterministic, so the
+  final model is the one an uninterrupted run gives).
 
 Every case also checks that the loader neither removed nor created files in the
 folder (``files_changed``). Results go to ``benchmarks/results/fuzz_files.{json,md}``.
@@ -52,6 +55,14 @@ USER_ERRORS = (
 )
 _SHARE = {"model_file": 0.3, "model_dir": 0.2, "cli_sample": 0.1, "estimator": 0.25}
 # the rest: "checkpoint"
+_OUTCOMES = (
+    "clean",
+    "unclear",
+    "traceback",
+    "accepted",
+    "accepted_but_wrong",
+    "fresh_start",
+)
 
 
 # --- the original artefacts --------------------------------------------------------
@@ -317,9 +328,14 @@ def mutate_model_dir(rng: np.random.Generator, folder: Path) -> str:
     kind = int(rng.integers(5))
     if kind <= 1:
         return _RAW[int(rng.integers(len(_RAW)))](rng, fit)
+    from jaxscm.fitting._fit_scm import _record_sha
+
     record = json.loads(fit.read_text())
     if kind == 2:
         record, what = _swap_somewhere(rng, record)
+        if isinstance(record, dict) and rng.random() < 0.5:
+            record["sha256"] = _record_sha(record)
+            what += " (rehashed)"
     elif kind == 3:
         record = [[], {}, None, "x", 3][int(rng.integers(5))]
         what = f"whole record -> {record!r}"
@@ -478,6 +494,11 @@ def run_case(
             if rc != 2:
                 outcome = "traceback"
             detail = message[-300:]
+        elif case == "checkpoint" and answer is None:
+            # No state.json: indistinguishable from a run cut off before its first
+            # checkpoint was committed, so the run starts at step 0; runs are
+            # deterministic, so it ends with the same model as a resumed one.
+            outcome = "fresh_start"
         elif not _same(answer, reference):
             outcome, detail = "accepted_but_wrong", "answer differs from the original"
     except USER_ERRORS as e:
@@ -532,10 +553,7 @@ def run(n: int, seed: int = 0, out: Path | None = RESULTS) -> dict[str, Any]:
     result = {
         "n": n,
         "seed": seed,
-        "counts": {
-            k: counts.get(k, 0)
-            for k in ("clean", "unclear", "traceback", "accepted", "accepted_but_wrong")
-        },
+        "counts": {k: counts.get(k, 0) for k in _OUTCOMES},
         "files_changed": sum(bool(r["files_changed"]) for r in records),
         "per_loader": per_case,
         "seconds": {
@@ -562,7 +580,7 @@ def run(n: int, seed: int = 0, out: Path | None = RESULTS) -> dict[str, Any]:
 
 
 def _markdown(r: dict[str, Any]) -> str:
-    cols = ("clean", "unclear", "traceback", "accepted", "accepted_but_wrong")
+    cols = _OUTCOMES
     lines = [
         "# Fuzzing the loaders with mutated files",
         "",

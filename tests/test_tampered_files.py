@@ -396,3 +396,43 @@ def test_labelled_rows__refuse_non_finite_features_naming_the_column() -> None:
     )
     with pytest.raises(ValueError, match="synthetic rows: sampled column 'x3'"):
         to_host(out)
+
+
+# --- the fuzz suite, small --------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_fuzz_files__no_traceback_no_wrong_answer_no_lost_file() -> None:
+    pytest.importorskip("tabpfn")
+    from benchmarks import fuzz_files
+
+    r = fuzz_files.run(50, seed=3, out=None)
+    assert sum(r["counts"].values()) == 50
+    assert r["counts"]["traceback"] == 0, r["problems"]
+    assert r["counts"]["accepted_but_wrong"] == 0, r["problems"]
+    assert r["counts"]["unclear"] == 0, r["problems"]
+    assert r["files_changed"] == 0, r["problems"]
+
+
+def test_load_fit__refuses_an_edited_fit_json(tmp_path: Path) -> None:
+    from jaxscm.fitting._fit_scm import FitInfo
+
+    ens = jaxscm.stack([jaxscm.random_scm(jax.random.key(i), 3) for i in range(2)])
+    info = FitInfo(
+        columns=ens.columns,
+        edge_probs=np.full((3, 3), 0.5),
+        dags=np.asarray(ens.adjacency, bool),
+        mechanisms=({}, {}),
+        timings={"total": 1.0},
+        missing_rate={},
+        dropped_rows=0,
+        n_rows=10,
+        options={},
+    )
+    folder = jaxscm.save_fit(tmp_path / "model", ens.with_info(info))
+    assert jaxscm.load_fit(folder).info.n_rows == 10
+    text = (folder / "fit.json").read_text()
+    (folder / "fit.json").write_text(text.replace('"n_rows": 10', '"n_rows": 11'))
+    with pytest.raises(FormatError, match="fit.json.*fails its checksum"):
+        jaxscm.load_fit(folder)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from jaxscm._ensemble import Ensemble
 
 FIT_FORMAT = "jaxscm-fit"
-FIT_VERSION = 1
+FIT_VERSION = 2  # 2: fit.json carries the sha256 of its content
 
 
 # eq=False: a record of arrays compares (and hashes) by identity; it rides on the
@@ -94,9 +94,14 @@ class FitInfo:
                 f"{d.get('format')!r}, "
                 f"version {d.get('version')!r})"
             )
-        missing = sorted(set(cls.__dataclass_fields__) - set(d))
-        if missing:
-            raise ValueError(f"the fit record lacks {missing}")
+        fields = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - fields - {"format", "version", "sha256"})
+        missing = sorted(fields - set(d))
+        if missing or unknown:
+            raise ValueError(f"the fit record lacks {missing} / has unknown {unknown}")
+        for name in ("edge_probs", "dags"):
+            if np.asarray(d[name]).dtype.kind not in "iuf":
+                raise ValueError(f"{name} must hold numbers only")
         columns = tuple(Column.from_json(c) for c in d["columns"])
         n = len(columns)
         probs = np.asarray(d["edge_probs"], float)
@@ -324,7 +329,10 @@ def save_fit(
             )
     with atomic_directory(path, replace=True) as tmp:
         save(tmp / "model.npz", model)
-        (tmp / "fit.json").write_text(json.dumps(info.to_json(), indent=1))
+        record = info.to_json()
+        # Hashed as it will be read back (JSON turns tuples into lists, ...).
+        record["sha256"] = _record_sha(json.loads(json.dumps(record)))
+        (tmp / "fit.json").write_text(json.dumps(record, indent=1))
     return path
 
 
@@ -356,7 +364,11 @@ def load_fit(path: str | os.PathLike[str]) -> Ensemble:
             f"{path / 'model.npz'} holds a {type(model).__name__}, not an Ensemble"
         )
     try:
-        info = FitInfo.from_json(json.loads((path / "fit.json").read_text("utf-8")))
+        record = json.loads((path / "fit.json").read_text("utf-8"))
+        if isinstance(record, dict) and record.get("version") == FIT_VERSION:
+            if record.get("sha256") != _record_sha(record):
+                raise ValueError("its content fails its checksum (edited or corrupted)")
+        info = FitInfo.from_json(record)
     except RecursionError as err:
         raise FormatError(f"{path / 'fit.json'}: nested too deeply") from err
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as err:
@@ -372,3 +384,11 @@ def load_fit(path: str | os.PathLike[str]) -> Ensemble:
             f"{np.shape(model.group)[0]} members"
         )
     return model.with_info(info)
+
+
+def _record_sha(record: Mapping[str, Any]) -> str:
+    import hashlib
+
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
