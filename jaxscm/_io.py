@@ -303,11 +303,13 @@ def _encode_static(value: Any) -> Any:
 
 def _decode_static(value: Any) -> Any:
     if isinstance(value, dict):
-        if "column" in value:
+        if set(value) == {"column"}:
             return Column.from_json(value["column"])
-        if "seq" in value:
+        if set(value) == {"seq"} and isinstance(value["seq"], list):
             return tuple(_decode_static(v) for v in value["seq"])
-        raise FormatError(f"unknown static entry {sorted(value)}")
+        raise FormatError(f"unknown static entry {value!r:.80}")
+    if isinstance(value, list):  # save writes sequences as {"seq": [...]}
+        raise FormatError(f"unexpected list {value!r:.80} among static fields")
     return value
 
 
@@ -319,6 +321,8 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], *, batched: bool = False) 
     if "array" in node:
         return jnp.asarray(arrays[node["array"]])
     if "seq" in node:
+        if set(node) != {"seq"} or not isinstance(node["seq"], list):
+            raise FormatError(f"malformed sequence entry {node!r:.80}")
         return tuple(_decode(v, arrays, batched=batched) for v in node["seq"])
     if "type" in node:
         cls = REGISTRY.get(node["type"])

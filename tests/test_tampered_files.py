@@ -436,3 +436,12 @@ def test_load_fit__refuses_an_edited_fit_json(tmp_path: Path) -> None:
     (folder / "fit.json").write_text(text.replace('"n_rows": 10', '"n_rows": 11'))
     with pytest.raises(FormatError, match="fit.json.*fails its checksum"):
         jaxscm.load_fit(folder)
+
+
+@pytest.mark.parametrize("entry", [{}, {"seq": {}}, {"seq": [], "x": 1}, [0]])
+def test_load__refuses_a_malformed_parent_tuple(model_file: Path, entry) -> None:
+    meta, arrays = _read(model_file)
+    meta["tree"]["static"]["parents"]["seq"][3] = entry
+    _write(model_file, meta, arrays)
+    with pytest.raises(FormatError, match="static entry|list|sequence"):
+        jaxscm.load(model_file)
