@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bridge._frame import _codes, columns_of
-from bridge._stream import _batch, batch_fn
+from bridge._stream import _batch, checked_batch_fn, raise_if_not_finite
 from jaxscm import Column, atomic_write
 
 
@@ -100,6 +100,8 @@ def write_parquet(
     Raises:
       ValueError: for n < 0, chunk < 1, a model that is not a single-DAG SCM, or a
         missing target directory.
+      NonFiniteSampleError: (a ValueError) a sampled value is NaN or infinite
+        (naming the column); the target file is left untouched.
 
     Examples:
       >>> import jax, tempfile, pathlib, pyarrow.parquet as pq
@@ -133,11 +135,14 @@ def write_parquet(
     ):
         n_chunks = -(-n // chunk)
         # Sample a full chunk every time (one compiled shape) and cut the last.
-        pending = batch_fn(key, 0, model, chunk) if n_chunks else None
+        pending = checked_batch_fn(key, 0, model, chunk) if n_chunks else None
+        names = [c.name for c in columns]
         for i in range(n_chunks):
-            current = pending
+            current, bad = pending
             if i + 1 < n_chunks:
-                pending = batch_fn(key, i + 1, model, chunk)  # overlaps the write
+                # overlaps the write
+                pending = checked_batch_fn(key, i + 1, model, chunk)
+            raise_if_not_finite(bad, names, str(path))
             rows = min(chunk, n - i * chunk)
             x = np.asarray(current)[:rows]
             del current

@@ -23,6 +23,42 @@ def _batch(key: jax.Array, step: jax.Array, model: Any, n: int) -> jax.Array:
 batch_fn = jax.jit(_batch, static_argnums=3)
 
 
+class NonFiniteSampleError(ValueError):
+    """A sampled value is NaN or infinite: the model's parameters are broken."""
+
+
+def first_bad_column(x: jax.Array) -> jax.Array:
+    """Index of the first column of `x` (..., d) holding a non-finite value, or -1.
+
+    One reduction inside the compiled call that produces `x`, so checking costs a
+    pass over the rows, not a host round trip per column.
+    """
+    bad = ~jnp.isfinite(x).reshape(-1, x.shape[-1]).all(axis=0)
+    return jnp.where(bad.any(), jnp.argmax(bad), -1)
+
+
+def raise_if_not_finite(bad: Any, names: Any, where: str) -> None:
+    """Raises `NonFiniteSampleError` naming column `names[bad]` when `bad` >= 0."""
+    b = int(bad)
+    if b >= 0:
+        raise NonFiniteSampleError(
+            f"{where}: sampled column {names[b]!r} holds NaN or infinite values; the "
+            f"model's parameters for that node (or its parents) are broken - refit "
+            f"it, or check the model file with jaxscm.load"
+        )
+
+
+def _checked_batch(
+    key: jax.Array, step: jax.Array, model: Any, n: int
+) -> tuple[jax.Array, jax.Array]:
+    x = _batch(key, step, model, n)
+    return x, first_bad_column(x)
+
+
+# `batch_fn` plus the finite check, for the writers (Parquet/CSV).
+checked_batch_fn = jax.jit(_checked_batch, static_argnums=3)
+
+
 def _labelled(
     key: jax.Array,
     step: jax.Array,
@@ -33,7 +69,7 @@ def _labelled(
     fill: jax.Array,
     target: int,
     n_classes: int,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     x = _batch(key, step, model, n)
     rows = x.reshape(-1, x.shape[-1])[index]
     picked = rows[:, jnp.maximum(features, 0)]
@@ -45,7 +81,11 @@ def _labelled(
     # others), so the host keeps the first `count` rows without a boolean mask.
     order = jnp.argsort(~ok, stable=True)
     y = jnp.where(ok, code, 0).astype(jnp.int32)
-    return X[order].astype(jnp.float32), y[order], ok.sum()
+    # Features of kept rows must be finite (a filled-in constant may be NaN: a
+    # column missing throughout the training rows).
+    broken = (~jnp.isfinite(X) & ok[:, None] & ~left_out).any(axis=0)
+    bad = jnp.where(broken.any(), jnp.argmax(broken), -1)
+    return X[order].astype(jnp.float32), y[order], ok.sum(), bad
 
 
 # The synthetic rows of one fine-tuning step: the ensemble's batch, its members'
@@ -82,10 +122,13 @@ def labelled_rows(
       n_classes: codes 0..n_classes-1 are classes; other rows are dropped.
 
     Returns:
-      JAX arrays (X (m, f) float32, y (m,) int32, count): the rows whose target is
-      a class come first, in `index` order, and number `count`.
+      JAX arrays (X (m, f) float32, y (m,) int32, count, bad) and the names of the
+      features' columns: the rows whose target is a class come first, in `index`
+      order, and number `count`; `bad` is the first feature holding a non-finite
+      value (-1: none), which `to_host` turns into an error.
     """
-    return labelled_fn(
+    names = tuple(model.columns[j].name if j >= 0 else "(filled in)" for j in features)
+    return *labelled_fn(
         key,
         step,
         model,
@@ -95,12 +138,18 @@ def labelled_rows(
         np.asarray(fill, np.float32),
         int(target),
         int(n_classes),
-    )
+    ), names
 
 
-def to_host(out: tuple[Any, Any, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """`labelled_rows`'s result as NumPy (X float32, y int64), invalid rows cut off."""
-    X, y, count = out
+def to_host(out: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """`labelled_rows`'s result as NumPy (X float32, y int64), invalid rows cut off.
+
+    Raises:
+      NonFiniteSampleError: a kept row holds a NaN or infinite feature (naming the
+        column).
+    """
+    X, y, count, bad, names = out
+    raise_if_not_finite(bad, names, "synthetic rows")
     c = int(count)
     return np.asarray(X)[:c], np.asarray(y)[:c].astype(np.int64)
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bridge._frame import to_frame
+from bridge._stream import first_bad_column, raise_if_not_finite
 from jaxscm import atomic_write, sample
 
 _READ_SUFFIXES = {
@@ -122,6 +123,11 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     return df
 
 
+def _checked_sample(key: jax.Array, model: Any, n: int) -> tuple[jax.Array, Any]:
+    x = sample(key, model, n)
+    return x, first_bad_column(x)
+
+
 def write_samples(
     path: str | os.PathLike[str],
     key: jax.Array,
@@ -152,6 +158,8 @@ def write_samples(
     Raises:
       ValueError: naming the argument: a wrong suffix or missing folder, `n` or
         `chunk` < 1, or `member` outside the ensemble.
+      NonFiniteSampleError: (a ValueError) a sampled value is NaN or infinite,
+        naming the column; nothing is written.
 
     Examples:
       >>> import jax, os, tempfile
@@ -173,7 +181,8 @@ def write_samples(
         )
     if k is None and member == 0:
         member = None  # a single SCM is its own only member
-    draw = jax.jit(sample, static_argnums=2)
+    draw = jax.jit(_checked_sample, static_argnums=2)
+    names = [c.name for c in model.columns]
     chunk = min(chunk, n)
     per = chunk if k is None or member is not None else -(-chunk // k)
     writer = None
@@ -181,7 +190,9 @@ def write_samples(
     with atomic_write(path, mode, **kw) as f:
         try:
             for i, start in enumerate(range(0, n, chunk)):
-                x = np.asarray(draw(jax.random.fold_in(key, i), model, per))
+                x, bad = draw(jax.random.fold_in(key, i), model, per)
+                raise_if_not_finite(bad, names, str(path))
+                x = np.asarray(x)
                 if k is not None:
                     # (k, per, d) -> rows interleaving members: row r from r mod k.
                     x = (

@@ -249,6 +249,11 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         __import__("jaxscm").enable_compilation_cache()  # CAUSALMIXFT_JAX_CACHE=0: off
         seed = _seed(self.random_state)
         config = self._config(seed)
+        if config.checkpoint_dir:
+            from finetune._checkpoint import verify
+
+            # Before the SCM fit (seconds to minutes): a corrupted checkpoint fails now.
+            verify(config.checkpoint_dir)
         X, y = _check_X(X), _check_y(y)
         enc = TableEncoder.fit(X, y)  # the table's one schema, also the SCM's
         # Encoded once, in float64 (what the SCM is fitted on); TabPFN takes float32.
@@ -457,8 +462,9 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         The directory holds ``model.safetensors`` (the fine-tuned network, also a
         TabPFN checkpoint that `finetune.load_tfm` and `TabPFNClassifier` read),
         ``context.safetensors`` (the encoded inference context), ``estimator.json``
-        (options, encoding, classes, history) and, when an SCM was used,
-        ``scm.npz`` (`jaxscm.save`). It is written next to `path` and renamed into
+        (options, encoding, classes, history, and the sha256 of itself and of
+        every other file) and, when an SCM was used, ``scm.npz`` (`jaxscm.save`).
+        It is written next to `path` and renamed into
         place, so an interrupted save leaves nothing under `path`.
 
         Raises:
@@ -470,11 +476,12 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CausalMixFTClassifier:
-        """Reads a model written by `save`.
+        """Reads a model written by `save`, after verifying every file's checksum.
 
         Raises:
           FileNotFoundError: no such directory or a file is missing.
-          ValueError: not a saved CausalMixFTClassifier of this version.
+          jaxscm.FormatError: (a ValueError) not a saved CausalMixFTClassifier of
+            this version, a corrupted or edited file, or invalid metadata.
         """
         from finetune._persist import load
 

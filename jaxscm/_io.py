@@ -25,6 +25,7 @@ import numpy as np
 from jaxscm._atomic import atomic_write
 from jaxscm._pytree import REGISTRY
 from jaxscm._schema import Column
+from jaxscm._validate import check_parameters
 
 FORMAT = "jaxscm"
 FORMAT_VERSION = 1
@@ -87,9 +88,11 @@ def load(path: str | os.PathLike[str]) -> Any:
       The model, with jax arrays as leaves.
 
     Raises:
-      FileNotFoundError: no such file.
-      FormatError: the file is corrupted, truncated, of another format or version, or
-        describes an invalid model (the message says which check failed).
+      FileNotFoundError: no such file (`path` without a suffix also finds the
+        ".npz" file `save` wrote for it).
+      FormatError: the file is corrupted, truncated, of another format or version,
+        declares sizes its arrays do not have, or describes an invalid model or
+        non-finite parameters (the message names the check, node and field).
 
     Examples:
       >>> import jax, tempfile, os
@@ -99,9 +102,8 @@ def load(path: str | os.PathLike[str]) -> Any:
       >>> load(p).nodes
       ('x0', 'x1', 'x2')
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no jaxscm model file at {path}")
+    path = _model_path(Path(path))
+    meta = _read_meta(path)
     try:
         # Open the file ourselves: np.load leaks its handle when the archive is bad.
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
@@ -111,25 +113,8 @@ def load(path: str | os.PathLike[str]) -> Any:
             f"{path} is not a readable jaxscm model file "
             f"(corrupted or truncated?): {err}"
         ) from err
-    if _META_KEY not in contents:
-        raise FormatError(
-            f"{path} has no {_META_KEY} metadata: not a jaxscm model file"
-        )
-    try:
-        meta = json.loads(contents.pop(_META_KEY).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise FormatError(f"{path}: metadata is not valid JSON: {err}") from err
-    if meta.get("format") != FORMAT:
-        raise FormatError(
-            f"{path}: format is {meta.get('format')!r}, expected {FORMAT!r}"
-        )
-    if meta.get("version") != FORMAT_VERSION:
-        raise FormatError(
-            f"{path}: format version {meta.get('version')!r} is not supported by "
-            f"this jaxscm (reads version {FORMAT_VERSION}); re-save it with a "
-            f"matching version"
-        )
-    described = meta.get("arrays", {})
+    contents.pop(_META_KEY, None)
+    described = meta["arrays"]
     if set(described) != set(contents):
         raise FormatError(
             f"{path}: arrays {sorted(set(contents) ^ set(described))} are missing or "
@@ -145,11 +130,132 @@ def load(path: str | os.PathLike[str]) -> Any:
         if _sha(v) != info["sha256"]:
             raise FormatError(f"{path}: array {k} fails its checksum (corrupted file)")
     try:
-        return _decode(meta["tree"], contents)
+        model = _decode(meta["tree"], contents)
+        check_parameters(model)
+    except FormatError as err:
+        raise FormatError(f"{path}: {err}") from err
+    except RecursionError as err:
+        raise FormatError(f"{path}: the model tree is nested too deeply") from err
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        raise FormatError(f"{path}: describes an invalid model: {err}") from err
+    return model
+
+
+# Bounds checked before anything is decompressed or parsed (a zip bomb or a
+# metadata blob of gigabytes is refused from the archive's directory alone).
+_MAX_META_BYTES = 64 << 20
+_MAX_JSON_DEPTH = 200
+_NPY_HEADER_SLACK = 1 << 16  # an .npy header is 128 bytes; generous for safety
+
+
+def _model_path(path: Path) -> Path:
+    """The file `save(path)` wrote: `save("m")` writes m.npz; `load("m")` reads it."""
+    if path.is_file():
+        return path
+    if not path.suffix and path.with_suffix(".npz").is_file():
+        return path.with_suffix(".npz")
+    if path.is_dir():
+        hint = (
+            "; it is a model directory - use jaxscm.load_fit"
+            if (path / "model.npz").is_file()
+            else ""
+        )
+        raise FileNotFoundError(f"{path} is a folder, not a jaxscm model file{hint}")
+    raise FileNotFoundError(
+        f"no jaxscm model file at {path}; write one with jaxscm.save"
+    )
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """The validated metadata, and every member's size checked against it."""
+    unreadable = f"{path} is not a readable jaxscm model file (corrupted or truncated?)"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename: i for i in zf.infolist()}
+            info = members.get(f"{_META_KEY}.npy")
+            if info is None:
+                raise FormatError(
+                    f"{path} has no {_META_KEY} metadata: not a jaxscm model file"
+                )
+            if info.file_size > _MAX_META_BYTES:
+                raise FormatError(
+                    f"{path}: metadata of {info.file_size} bytes is over the "
+                    f"{_MAX_META_BYTES >> 20} MiB limit; the file is corrupted"
+                )
+            with zf.open(info) as fh:
+                blob = np.lib.format.read_array(fh, allow_pickle=False)
     except FormatError:
         raise
-    except (ValueError, TypeError, KeyError) as err:
-        raise FormatError(f"{path}: describes an invalid model: {err}") from err
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
+        raise FormatError(f"{unreadable}: {err}") from err
+    if blob.dtype != np.uint8 or blob.ndim != 1:
+        raise FormatError(f"{path}: metadata is not a byte string; not a jaxscm file")
+    try:
+        text = blob.tobytes().decode("utf-8")
+        _check_depth(text, path)
+        meta = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise FormatError(f"{path}: metadata is not valid JSON: {err}") from err
+    if not isinstance(meta, dict):
+        raise FormatError(f"{path}: metadata is not a JSON object")
+    if meta.get("format") != FORMAT:
+        raise FormatError(
+            f"{path}: format is {meta.get('format')!r}, expected {FORMAT!r}"
+        )
+    if meta.get("version") != FORMAT_VERSION:
+        raise FormatError(
+            f"{path}: format version {meta.get('version')!r} is not supported by "
+            f"this jaxscm (reads version {FORMAT_VERSION}); re-save it with a "
+            f"matching version"
+        )
+    described = meta.get("arrays")
+    if not isinstance(described, dict) or "tree" not in meta:
+        raise FormatError(f"{path}: metadata lacks its array table or model tree")
+    for k, entry in described.items():
+        member = members.get(f"{k}.npy")
+        if member is None:
+            raise FormatError(f"{path}: array {k} is described but missing")
+        expected = _declared_bytes(path, k, entry)
+        if member.file_size > expected + _NPY_HEADER_SLACK:
+            raise FormatError(
+                f"{path}: array {k} unpacks to {member.file_size} bytes but its "
+                f"metadata declares {expected}; the file is corrupted or tampered with"
+            )
+    extra = set(members) - {f"{k}.npy" for k in described} - {f"{_META_KEY}.npy"}
+    if extra:
+        raise FormatError(f"{path}: unexpected members {sorted(extra)} in the archive")
+    return meta
+
+
+def _declared_bytes(path: Path, name: str, entry: Any) -> int:
+    bad = FormatError(f"{path}: array {name} has a malformed description {entry!r}")
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        raise bad
+    shape, dtype = entry.get("shape"), entry.get("dtype")
+    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+        raise bad
+    try:
+        dt = np.dtype(dtype) if isinstance(dtype, str) else None
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind not in "biuf" or str(dt) != dtype:
+        raise bad
+    return int(np.prod(shape, dtype=object)) * dt.itemsize
+
+
+def _check_depth(text: str, path: Path) -> None:
+    # json.loads recurses per nesting level; a crafted header would hit Python's
+    # recursion limit (a RecursionError traceback). Brackets inside strings count
+    # too, which only over-estimates the depth of a legitimate file's short names.
+    b = np.frombuffer(text.encode("utf-8"), np.uint8)
+    step = np.isin(b, (ord("["), ord("{"))).astype(np.int64)
+    step -= np.isin(b, (ord("]"), ord("}")))
+    deepest = int(np.cumsum(step).max(initial=0))
+    if deepest > _MAX_JSON_DEPTH:
+        raise FormatError(
+            f"{path}: metadata nests {deepest} levels deep (limit {_MAX_JSON_DEPTH}); "
+            f"the file is corrupted or tampered with"
+        )
 
 
 def _sha(a: np.ndarray) -> str:
@@ -197,11 +303,13 @@ def _encode_static(value: Any) -> Any:
 
 def _decode_static(value: Any) -> Any:
     if isinstance(value, dict):
-        if "column" in value:
+        if set(value) == {"column"}:
             return Column.from_json(value["column"])
-        if "seq" in value:
+        if set(value) == {"seq"} and isinstance(value["seq"], list):
             return tuple(_decode_static(v) for v in value["seq"])
-        raise FormatError(f"unknown static entry {sorted(value)}")
+        raise FormatError(f"unknown static entry {value!r:.80}")
+    if isinstance(value, list):  # save writes sequences as {"seq": [...]}
+        raise FormatError(f"unexpected list {value!r:.80} among static fields")
     return value
 
 
@@ -213,6 +321,8 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], *, batched: bool = False) 
     if "array" in node:
         return jnp.asarray(arrays[node["array"]])
     if "seq" in node:
+        if set(node) != {"seq"} or not isinstance(node["seq"], list):
+            raise FormatError(f"malformed sequence entry {node!r:.80}")
         return tuple(_decode(v, arrays, batched=batched) for v in node["seq"])
     if "type" in node:
         cls = REGISTRY.get(node["type"])

@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxscm._mechanisms import Classifier, Constant, Mechanism, Root
 from jaxscm._pytree import pytree_dataclass, static
@@ -53,7 +54,7 @@ class SCM:
         object.__setattr__(self, "mechanisms", tuple(self.mechanisms))
         object.__setattr__(self, "columns", tuple(self.columns))
         object.__setattr__(
-            self, "parents", tuple(tuple(int(j) for j in p) for p in self.parents)
+            self, "parents", tuple(tuple(_index(j) for j in p) for p in self.parents)
         )
         d = len(self.columns)
         if len(self.mechanisms) != d or len(self.parents) != d:
@@ -110,6 +111,17 @@ class SCM:
             for j in pa:
                 a[j][i] = 1
         return jnp.asarray(a, dtype=jnp.int32)
+
+
+def _index(j: Any) -> int:
+    # int(1.9), int("1") and int(True) are all 1: a tampered model file must not
+    # silently rewire its graph.
+    integral = isinstance(j, (int, np.integer)) or (
+        jnp.ndim(j) == 0 and jnp.issubdtype(getattr(j, "dtype", None), jnp.integer)
+    )
+    if isinstance(j, (bool, np.bool_)) or not integral:
+        raise TypeError(f"SCM parent indices must be integers, got {j!r}")
+    return int(j)
 
 
 def _check_node(

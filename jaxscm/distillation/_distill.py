@@ -34,6 +34,7 @@ from jaxscm._mechanisms import Additive, Classifier, Root
 from jaxscm._noise import PARAMETRIC_FAMILIES, Empirical, Parametric
 from jaxscm._schema import Column, label
 from jaxscm._scm import SCM
+from jaxscm._validate import check_parameters
 from jaxscm.distillation._columns import (
     classes_of,
     encoders,
@@ -129,6 +130,8 @@ def distill(
         conversion (naming the node and the type), unless `surrogate` is set.
       ValueError: an unfitted model, columns that do not match the graph, or
         category labels that the columns do not list.
+      ParameterError: a fitted parameter is not finite, or a noise scale or shape
+        parameter is out of range (a ValueError naming the node and the field).
       SurrogateFidelityError: a requested surrogate is below the minimum fidelity.
 
     Examples:
@@ -203,11 +206,15 @@ def distill(
         mech = mechanism_of(causal_model, v, ctx.where)
         mechanisms.append(_mechanism(mech, ctx))
         parent_idx.append(tuple(index[p] for p in parents))
-    return SCM(
+    scm = SCM(
         mechanisms=tuple(mechanisms),
         columns=tuple(columns[names[v]] for v in order),
         parents=tuple(parent_idx),
     )
+    # A diverged DoWhy fit (NaN coefficients, a negative scale) must fail here,
+    # naming the node, not as NaN rows at sampling time.
+    check_parameters(scm)
+    return scm
 
 
 # --- node mechanisms ----------------------------------------------------------------

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from jaxscm._ensemble import Ensemble
 
 FIT_FORMAT = "jaxscm-fit"
-FIT_VERSION = 1
+FIT_VERSION = 2  # 2: fit.json carries the sha256 of its content
 
 
 # eq=False: a record of arrays compares (and hashes) by identity; it rides on the
@@ -84,17 +84,40 @@ class FitInfo:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> FitInfo:
-        """Inverse of `to_json`; raises ValueError on another format or version."""
+        """Inverse of `to_json`; raises ValueError on another format or version, or
+        on a malformed record."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"a fit record is a JSON object, got {type(d).__name__}")
         if d.get("format") != FIT_FORMAT or d.get("version") != FIT_VERSION:
             raise ValueError(
                 f"not a {FIT_FORMAT} v{FIT_VERSION} record (format "
                 f"{d.get('format')!r}, "
                 f"version {d.get('version')!r})"
             )
+        fields = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - fields - {"format", "version", "sha256"})
+        missing = sorted(fields - set(d))
+        if missing or unknown:
+            raise ValueError(f"the fit record lacks {missing} / has unknown {unknown}")
+        for name in ("edge_probs", "dags"):
+            if np.asarray(d[name]).dtype.kind not in "iuf":
+                raise ValueError(f"{name} must hold numbers only")
+        columns = tuple(Column.from_json(c) for c in d["columns"])
+        n = len(columns)
+        probs = np.asarray(d["edge_probs"], float)
+        dags = np.asarray(d["dags"])
+        if probs.shape != (n, n) or not ((probs >= 0) & (probs <= 1)).all():
+            raise ValueError(f"edge_probs must be a ({n}, {n}) matrix of probabilities")
+        if (
+            dags.ndim != 3
+            or dags.shape[1:] != (n, n)
+            or not np.isin(dags, (0, 1)).all()
+        ):
+            raise ValueError(f"dags must be a (k, {n}, {n}) array of 0/1 entries")
         return cls(
-            columns=tuple(Column.from_json(c) for c in d["columns"]),
-            edge_probs=np.asarray(d["edge_probs"], float),
-            dags=np.asarray(d["dags"], bool),
+            columns=columns,
+            edge_probs=probs,
+            dags=dags.astype(bool),
             mechanisms=tuple(dict(m) for m in d["mechanisms"]),
             timings=dict(d["timings"]),
             missing_rate=dict(d["missing_rate"]),
@@ -319,7 +342,10 @@ def save_fit(
             )
     with atomic_directory(path, replace=True) as tmp:
         save(tmp / "model.npz", model)
-        (tmp / "fit.json").write_text(json.dumps(info.to_json(), indent=1))
+        record = info.to_json()
+        # Hashed as it will be read back (JSON turns tuples into lists, ...).
+        record["sha256"] = _record_sha(json.loads(json.dumps(record)))
+        (tmp / "fit.json").write_text(json.dumps(record, indent=1))
     return path
 
 
@@ -351,9 +377,31 @@ def load_fit(path: str | os.PathLike[str]) -> Ensemble:
             f"{path / 'model.npz'} holds a {type(model).__name__}, not an Ensemble"
         )
     try:
-        info = FitInfo.from_json(json.loads((path / "fit.json").read_text()))
-    except (ValueError, KeyError, TypeError) as err:
-        raise FormatError(f"{path / 'fit.json'}: {err}") from err
+        record = json.loads((path / "fit.json").read_text("utf-8"))
+        if isinstance(record, dict) and record.get("version") == FIT_VERSION:
+            if record.get("sha256") != _record_sha(record):
+                raise ValueError("its content fails its checksum (edited or corrupted)")
+        info = FitInfo.from_json(record)
+    except RecursionError as err:
+        raise FormatError(f"{path / 'fit.json'}: nested too deeply") from err
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as err:
+        raise FormatError(
+            f"{path / 'fit.json'} is not a valid fit record ({err}); re-create the "
+            f"model directory with `causalmixft fit-scm`"
+        ) from err
     if tuple(model.columns) != info.columns:
         raise FormatError(f"{path}: model.npz and fit.json describe different columns")
+    if info.dags.shape[0] != np.shape(model.group)[0]:
+        raise FormatError(
+            f"{path}: fit.json lists {info.dags.shape[0]} graphs, model.npz holds "
+            f"{np.shape(model.group)[0]} members"
+        )
     return model.with_info(info)
+
+
+def _record_sha(record: Mapping[str, Any]) -> str:
+    import hashlib
+
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
