@@ -114,7 +114,7 @@ def test_finetune_cli__flags_are_checked_and_named(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(base + flags)
         assert e.value.code == 2
-        assert named in capsys.readouterr().err
+        assert named in _one_error_line(capsys, "finetune")  # no usage block
     if not torch.cuda.is_available():
         assert main(base + ["--device", "cuda"]) == 2
         assert "--device 'cuda'" in _one_error_line(capsys, "finetune")
@@ -141,6 +141,15 @@ def test_fit_scm_cli__alpha_seed_and_kinds_are_checked(tmp_path, capsys):
     assert main(base + ["--numeric", "b", "--categorical", "b"]) == 2
     assert "given two kinds" in _one_error_line(capsys, "fit-scm")
     assert not (tmp_path / "m").exists()
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "notes.txt").write_text("mine")
+    t0 = time.perf_counter()
+    assert main(base) == 2  # refused before the fit, not after it
+    assert "already exists" in _one_error_line(capsys, "fit-scm")
+    assert main(base + ["--overwrite"]) == 2
+    assert "not a model directory" in _one_error_line(capsys, "fit-scm")
+    assert time.perf_counter() - t0 < 5
+    assert (tmp_path / "m" / "notes.txt").read_text() == "mine"
 
 
 # -- reading a user's table ---------------------------------------------------------
@@ -282,3 +291,17 @@ def test_sample__after_sigkill_the_next_run_removes_the_stale_file(
     assert stale.exists()  # SIGKILL cannot clean up
     assert main(["sample", str(model_dir), "-n", "10", "-o", str(out)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.parquet"]
+
+
+@pytest.mark.slow
+def test_fuzz_inputs__fifty_hostile_tables_meet_the_targets():
+    from benchmarks.fuzz_inputs import run
+
+    res = run(50, seed=1)
+    counts = res["counts"]
+    assert sum(counts.values()) == 50
+    assert counts["traceback"] == 0, res["failures"]
+    assert counts["accepted_wrong"] == 0, res["failures"]
+    assert counts["lost"] == 0, res["failures"]
+    assert counts["messy"] == 0, res["messy"]
+    assert counts["clean"] > 0

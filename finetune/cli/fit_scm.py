@@ -11,6 +11,7 @@ reads. Bad input (file, column, kind) is one error line and exit status 2.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from finetune.cli import count_type, positive_type, probability_type, seed_type
 
@@ -81,6 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Reads the table, fits and saves the ensemble; prints a summary."""
+    from pathlib import Path
+
     import bridge
     import jaxscm
     from finetune._report import fit_summary
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
                     "give it one"
                 )
             kinds[c] = k
+    _check_output(Path(args.output), args.overwrite)  # before minutes of fitting
     df = bridge.read_table(args.data)
     discovery = jaxscm.DiscoveryOptions(
         method=args.method,
@@ -117,3 +121,18 @@ def run(args: argparse.Namespace) -> int:
     info = model.info
     print(fit_summary(info, args.target, out))
     return 0
+
+
+def _check_output(path: Any, overwrite: bool) -> None:
+    """Refuses an output `jaxscm.save_fit` would refuse, before the fit starts."""
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{path} already exists; choose another output or pass --overwrite"
+        )
+    if not (path / "fit.json").is_file():
+        raise FileExistsError(
+            f"{path} exists and is not a model directory; not replacing it (choose "
+            "another output)"
+        )
