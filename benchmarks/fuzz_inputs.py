@@ -20,6 +20,9 @@ case counts as accepted. Outcomes:
   beyond-float32 value or a column the file's header does not have;
 * ``lost``: a user's file (the data file, or one in the output folder) changed.
 
+With ``--real-fits K`` (default 20) the first K accepted ``fit-scm`` cases run again
+with the real fit (1 graph, 2 discovery resamples), which must fit or end cleanly.
+
 Targets: 0 traceback, 0 accepted_wrong, 0 lost. Results go to
 ``benchmarks/results/fuzz_inputs.{json,md}``.
 """
@@ -207,8 +210,12 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
-def run_case(case: dict[str, Any], root: Path) -> dict[str, Any]:
-    """Runs one case through `finetune.cli.main`; returns its outcome record."""
+def run_case(case: dict[str, Any], root: Path, real_fit: Any = None) -> dict[str, Any]:
+    """Runs one case through `finetune.cli.main`; returns its outcome record.
+
+    With `real_fit` (the real `jaxscm.fit_scm`), an accepted ``fit-scm`` case runs
+    again with the real, small fit (1 graph, 2 resamples) to a model directory.
+    """
     from finetune.cli import main
 
     folder = root / f"case{case['id']}"
@@ -259,6 +266,8 @@ def run_case(case: dict[str, Any], root: Path) -> dict[str, Any]:
         why = _wrong(accepted, feats, case)
         if why:
             rec["outcome"], rec["why"] = "accepted_wrong", why
+        elif real_fit is not None and case["command"] == "fit-scm":
+            rec.update(_real_fit(argv, real_fit))
     else:
         one_line = message.count("\n") == 0 and message.startswith("causalmixft")
         clean = one_line and not written
@@ -267,6 +276,34 @@ def run_case(case: dict[str, Any], root: Path) -> dict[str, Any]:
             rec["written"] = written
     shutil.rmtree(folder, ignore_errors=True)
     return rec
+
+
+def _real_fit(argv: list[str], real_fit: Any) -> dict[str, Any]:
+    """Reruns an accepted ``fit-scm`` case with the real (small) fit."""
+    import jaxscm
+    from finetune.cli import main
+
+    fake, jaxscm.fit_scm = jaxscm.fit_scm, real_fit
+    err = io.StringIO()
+    try:
+        with (
+            contextlib.redirect_stderr(err),
+            contextlib.redirect_stdout(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore")
+            rc = main(argv + ["--n-dags", "1", "--n-bootstrap", "2"])
+    except BaseException as e:  # noqa: BLE001 - a traceback is the finding
+        text = "".join(traceback.format_exception_only(e)).strip()[-300:]
+        return {"real_fit": "traceback", "outcome": "traceback", "error": text}
+    finally:
+        jaxscm.fit_scm = fake
+    message = err.getvalue().strip()
+    if rc == 2 and message.count("\n") == 0:
+        return {"real_fit": "clean", "real_message": message[-300:]}
+    if rc == 0:
+        return {"real_fit": "fitted"}
+    return {"real_fit": "messy", "outcome": "messy", "message": message[-300:]}
 
 
 def _wrong(acc: Accepted, feats: set[str], case: dict[str, Any]) -> str:
@@ -291,8 +328,14 @@ def _wrong(acc: Accepted, feats: set[str], case: dict[str, Any]) -> str:
     return ""
 
 
-def run(n: int, seed: int = 0) -> dict[str, Any]:
-    """Runs `n` cases; returns the counts and the records of the failures."""
+def run(n: int, seed: int = 0, real_fits: int = 0) -> dict[str, Any]:
+    """Runs `n` cases; returns the counts and the records of the failures.
+
+    Args:
+      n: cases.
+      seed: the generator's seed.
+      real_fits: run this many accepted ``fit-scm`` cases again with the real fit.
+    """
     import jaxscm
 
     rng = np.random.default_rng(seed)
@@ -303,7 +346,9 @@ def run(n: int, seed: int = 0) -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory(prefix="fuzz_inputs_") as tmp:
             for i in range(n):
-                records.append(run_case(make_case(rng, i), Path(tmp)))
+                case = make_case(rng, i)
+                left = real_fits - sum("real_fit" in r for r in records)
+                records.append(run_case(case, Path(tmp), real if left > 0 else None))
     finally:
         jaxscm.fit_scm = real
     counts = Counter(r["outcome"] for r in records)
@@ -317,6 +362,7 @@ def run(n: int, seed: int = 0) -> dict[str, Any]:
     return {
         "n": n,
         "seed": seed,
+        "real_fits_asked": real_fits,
         "seconds": round(time.perf_counter() - t0, 1),
         "counts": {
             k: counts.get(k, 0)
@@ -329,6 +375,7 @@ def run(n: int, seed: int = 0) -> dict[str, Any]:
                 "lost",
             )
         },
+        "real_fits": dict(Counter(r["real_fit"] for r in records if "real_fit" in r)),
         "by_feature": {f: dict(c) for f, c in sorted(by_feature.items())},
         "failures": bad[:50],
         "messy": [r for r in records if r["outcome"] == "messy"][:20],
@@ -343,7 +390,8 @@ def write_results(res: dict[str, Any], folder: Path = RESULTS) -> None:
     lines = [
         "# Hostile-input fuzz of the command line",
         "",
-        f"`python -m benchmarks.fuzz_inputs --n {res['n']} --seed {res['seed']}`: "
+        f"`python -m benchmarks.fuzz_inputs --n {res['n']} --seed {res['seed']} "
+        f"--real-fits {res['real_fits_asked']}`: "
         f"{res['n']} cases in {res['seconds']} s (table checks for real, the fit "
         "replaced by encoding the table).",
         "",
@@ -351,7 +399,8 @@ def write_results(res: dict[str, Any], folder: Path = RESULTS) -> None:
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in c.items()),
         "",
-        "Targets: 0 traceback, 0 accepted_wrong, 0 lost.",
+        "Targets: 0 traceback, 0 accepted_wrong, 0 lost. Accepted `fit-scm` cases run "
+        f"again with the real fit (1 graph, 2 resamples): {res['real_fits']}.",
         "",
         "| feature | " + " | ".join(c) + " |",
         "|---|" + "---|" * len(c),
@@ -371,9 +420,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=500, help="cases")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--real-fits",
+        type=int,
+        default=20,
+        help="accepted fit-scm cases to run again with the real fit",
+    )
     parser.add_argument("--out", default=str(RESULTS), help="results folder")
     args = parser.parse_args()
-    res = run(args.n, args.seed)
+    res = run(args.n, args.seed, args.real_fits)
     write_results(res, Path(args.out))
     print(json.dumps(res["counts"]))
     for r in res["failures"][:20]:
