@@ -100,7 +100,7 @@ class Accepted(BaseException):
 
 
 def _fake_fit_scm(data: Any, target: str | None = None, **kw: Any) -> Any:
-    from jaxscm.fitting._table import prepare
+    from jaxscm.fitting import prepare
 
     table = prepare(data, target, columns=kw.get("columns"), kinds=kw.get("kinds"))
     raise Accepted(table.codes, [c.name for c in table.columns])

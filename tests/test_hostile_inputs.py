@@ -305,3 +305,43 @@ def test_fuzz_inputs__fifty_hostile_tables_meet_the_targets():
     assert counts["lost"] == 0, res["failures"]
     assert counts["messy"] == 0, res["messy"]
     assert counts["clean"] > 0
+
+
+@pytest.mark.torch
+def test_finetune_to_folder__an_interrupted_run_resumes_and_cleans_up(tmp_path):
+    pytest.importorskip("tabpfn")
+    from _finetune_data import TFM, table
+
+    from finetune._run import _MARKER, finetune_to_folder
+
+    X, y, _ = table(40)
+    opts = dict(
+        augment="none",
+        max_steps=3,
+        eval_every=1,
+        n_estimators=1,
+        n_estimators_train=1,
+        checkpoint_every=1,
+        tfm=TFM,
+        verbose=False,
+    )
+
+    def stop(rec):
+        if rec.get("step") == 2:
+            raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        finetune_to_folder(X, y, run, callback=stop, **opts)
+    assert {p.name for p in run.iterdir()} == {_MARKER, "checkpoint"}
+    with pytest.raises(FileExistsError, match="other data or options"):
+        finetune_to_folder(X, y, run, **{**opts, "max_steps": 4})
+    est = finetune_to_folder(X, y, run, **opts)  # the same call resumes
+    assert len(est.steps_) == 3
+    assert {p.name for p in run.iterdir()} == {
+        "model",
+        "history.csv",
+        "steps.csv",
+        "curve.png",
+        "report.md",
+    }
