@@ -74,7 +74,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     CSV/TSV files need a header row; pandas infers each column's dtype (numbers as
     int64/float64, text as the string dtype, empty cells as missing). Parquet columns
-    keep their stored types.
+    keep their stored types. Every number must be finite and fit float32 (the SCM
+    and the TFM compute in float32); a missing cell is fine.
 
     Args:
       path: a .csv, .csv.gz, .txt (comma-separated), .tsv, .tsv.gz or .parquet file.
@@ -84,8 +85,11 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     Raises:
       FileNotFoundError: no such file (or it is a folder).
-      ValueError: naming the file: an unknown suffix, an empty file, a file with a
-        header but no rows, or one that cannot be parsed as its format.
+      ValueError: naming the file: an unknown suffix, an empty or binary file, a
+        file with a header but no rows, one that cannot be parsed as its format, a
+        header with a duplicate or empty column name, rows longer than the header,
+        or a number cell holding inf, -inf or a value beyond float32's range
+        (about 3.4e38), naming the column and the line (`check_finite`).
 
     Examples:
       >>> import pathlib, tempfile
@@ -96,17 +100,27 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
       ((2, 2), 'float64')
     """
     p = Path(path)
+    if not p.exists() and not Path(p.name).suffix:
+        raise FileNotFoundError(
+            f"{path}: no such file; give the path of a .csv, .csv.gz, .tsv or "
+            ".parquet table (the vendored benchmark datasets are for `causalmixft "
+            "demo --dataset NAME`)"
+        )
     fmt = table_format(p)
     if not p.is_file():
         what = "a folder, not a file" if p.is_dir() else "no such file"
         raise FileNotFoundError(f"{path}: {what}; give the path of a table file")
     if p.stat().st_size == 0:
         raise ValueError(f"{path} is empty; a table needs a header row and data rows")
+    if fmt != "parquet":
+        _check_text(p, fmt)
     try:
         if fmt == "parquet":
             df = pd.read_parquet(p)
         else:
-            df = pd.read_csv(p, sep="\t" if fmt == "tsv" else ",")
+            sep = "\t" if fmt == "tsv" else ","
+            header = pd.read_csv(p, sep=sep, header=None, nrows=1, dtype=str)
+            df = pd.read_csv(p, sep=sep)
     except pd.errors.EmptyDataError as err:
         raise ValueError(
             f"{path} holds no table (only blank lines); it needs a header row and "
@@ -115,12 +129,124 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     except (ValueError, OSError, EOFError, UnicodeDecodeError) as err:
         # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors.
         raise ValueError(f"cannot read {path} as {fmt.upper()}: {err}") from err
+    names = (
+        [str(c) for c in df.columns]
+        if fmt == "parquet"
+        else ["" if pd.isna(v) else str(v) for v in header.iloc[0].tolist()]
+    )
+    _check_header(path, names)
+    if not df.index.equals(pd.RangeIndex(len(df))):
+        raise ValueError(
+            f"{path}: some rows have more fields than the header "
+            f"({len(names)} names); fix the header or the rows (an unquoted "
+            "separator inside a cell?)"
+        )
     if df.shape[1] == 0 or len(df) == 0:
         raise ValueError(
             f"{path} has a header but no data rows (shape {df.shape}); "
             "a table needs at least one row"
         )
+    check_finite(df, f"{path}", first_line=2 if fmt != "parquet" else None)
     return df
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_finite(
+    df: pd.DataFrame, source: str = "the table", *, first_line: int | None = None
+) -> None:
+    """Refuses number cells that are infinite or beyond float32's range.
+
+    Missing cells (NaN) pass: they are imputed or handed to the TFM as missing.
+
+    Args:
+      df: the table.
+      source: what to call it in the error (a file name).
+      first_line: the file line of the first data row (2 for a CSV with a header),
+        to name the line in the error; None names the 0-based row position.
+
+    Raises:
+      ValueError: naming `source`, the column, the row and the value.
+
+    Examples:
+      >>> check_finite(pd.DataFrame({"a": [1.0, float("nan")]}))
+      >>> try:
+      ...     check_finite(pd.DataFrame({"a": [1.0, 1e39]}))
+      ... except ValueError as e:
+      ...     print(str(e)[:48])
+      the table: column 'a' holds 1e+39 in row 1, beyo
+    """
+    for j in range(df.shape[1]):
+        s = df.iloc[:, j]
+        if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(
+            s.dtype
+        ):
+            continue
+        if pd.api.types.is_complex_dtype(s.dtype):
+            continue  # refused, naming the column, by the schema check
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.abs(v) > _FLOAT32_MAX  # inf too; NaN compares False
+        if not bad.any():
+            continue
+        i = int(np.flatnonzero(bad)[0])
+        where = f"row {i}" if first_line is None else f"line {i + first_line}"
+        value = v[i]
+        fix = (
+            "replace it by a number, or leave the cell empty for a missing value"
+            if np.isinf(value)
+            else "fix or rescale the column (e.g. divide it by a power of ten)"
+        )
+        what = (
+            "infinite" if np.isinf(value) else "beyond float32's range (about 3.4e38)"
+        )
+        raise ValueError(
+            f"{source}: column {str(df.columns[j])!r} holds {value:g} in {where}, "
+            f"{what}; {fix}"
+            + (f" ({int(bad.sum())} such cells)" if bad.sum() > 1 else "")
+        )
+
+
+def _check_text(p: Path, fmt: str) -> None:
+    """Refuses a binary file, or a .gz name on a plain file, naming the file."""
+    import gzip
+
+    with open(p, "rb") as f:
+        head = f.read(8192)
+    gz = p.name.lower().endswith(".gz")
+    if gz and not head.startswith(b"\x1f\x8b"):
+        raise ValueError(
+            f"{p} is named .gz but is not gzip-compressed; rename it to "
+            f"{p.name[:-3]!r} or compress it with gzip"
+        )
+    if gz:
+        try:
+            with gzip.open(p, "rb") as f:
+                head = f.read(8192)
+        except (OSError, EOFError) as err:
+            raise ValueError(f"{p} is a damaged gzip file: {err}") from err
+    if b"\x00" in head:
+        raise ValueError(
+            f"cannot read {p} as {fmt.upper()}: it holds NUL bytes, so it is binary, "
+            "not a text table; give a text table or a .parquet file"
+        )
+
+
+def _check_header(path: Any, names: list[str]) -> None:
+    """Refuses duplicate and empty column names (pandas would rename them)."""
+    seen: set[str] = set()
+    for j, name in enumerate(names):
+        if not name.strip():
+            raise ValueError(
+                f"{path}: column {j + 1} of the header has no name; name it, or drop "
+                "it if it is a saved row index"
+            )
+        if name in seen:
+            raise ValueError(
+                f"{path}: column {name!r} appears more than once in the header; "
+                "rename or drop the duplicates"
+            )
+        seen.add(name)
 
 
 def _checked_sample(key: jax.Array, model: Any, n: int) -> tuple[jax.Array, Any]:

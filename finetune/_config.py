@@ -155,6 +155,10 @@ class FinetuneConfig:
             "n_estimators_train and n_estimators must be >= 1",
         )
         need(
+            isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 1,
+            f"checkpoint_every must be an int >= 1, got {self.checkpoint_every!r}",
+        )
+        need(
             isinstance(self.seed, int) and self.seed >= 0,
             f"seed must be an int >= 0, got {self.seed!r}",
         )

@@ -408,14 +408,14 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
                     f"fitting the SCM ensemble to the training table failed "
                     f"({type(err).__name__}: {err}); fix the table as the message "
                     "says, pass a fitted ensemble as scm=..., or use augment='none' "
-                    "for plain fine-tuning"
+                    "(command line: --augment none) for plain fine-tuning"
                 ) from err
         try:
             selection = enc.synthetic_selection(scm.columns, constants)
         except ValueError as err:
             raise ValueError(
                 f"the SCM ensemble cannot generate this table: {err}; use "
-                "augment='none' for plain fine-tuning"
+                "augment='none' (command line: --augment none) for plain fine-tuning"
             ) from err
         return scm, selection
 
@@ -520,11 +520,24 @@ def _check_X(X: Any) -> Any:
     DataFrame is returned as it is, so its column names and dtypes survive."""
     from sklearn.utils.validation import check_array
 
+    if hasattr(X, "iloc") and hasattr(X, "columns"):
+        from bridge._table import check_finite
+
+        # Before sklearn's check, whose message names neither column nor row.
+        check_finite(X, "X")
     checked = check_array(
         X, dtype=None, ensure_all_finite="allow-nan", ensure_min_samples=1
     )
-    if checked.dtype.kind == "f" and np.isinf(checked).any():
-        raise ValueError("X holds infinite values; replace them (e.g. by NaN)")
+    if checked.dtype.kind in "fiu":
+        with np.errstate(invalid="ignore"):
+            bad = np.abs(checked.astype(np.float64)) > np.finfo(np.float32).max
+        if bad.any():
+            i, j = (int(v) for v in np.argwhere(bad)[0])
+            raise ValueError(
+                f"X holds infinite values or values beyond float32's range: column "
+                f"{j} holds {float(checked[i, j]):g} in row {i}; replace it by a "
+                "number (or NaN for a missing value), or rescale the column"
+            )
     return X if hasattr(X, "iloc") else checked
 
 
@@ -559,8 +572,8 @@ def _validation_split(
                 f"too few rows for the validation split: class "
                 f"{_plain(enc.classes[c])!r} has {m} training row(s), and "
                 f"validation_fraction={fraction} needs at least one row of every "
-                "class on each side; pass X_val and y_val, add rows, or use "
-                "validation='synthetic'"
+                "class on each side; add rows, pass X_val and y_val, or use "
+                "validation='synthetic' (command line: --validation synthetic)"
             )
     train, val = stratified_split(np.random.default_rng([seed, 3]), y, fraction)
     return np.sort(train), np.sort(val)

@@ -8,12 +8,16 @@ the pure core can use it.
 The temporary entry is `.{name}.{pid}.tmp` next to the target: `os.replace` is atomic
 only within one file system, and a leading dot keeps it out of globs. It is removed on
 any exception, KeyboardInterrupt included, and the target is then left untouched.
+A process killed outright (SIGKILL, power loss) cannot clean up; the next write of
+the same target removes such leftovers: entries of exactly that naming whose pid is
+no running process (`remove_stale`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +60,7 @@ def atomic_write(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
+    remove_stale(path)
     tmp.unlink(missing_ok=True)  # a leftover of a killed process with our pid
     # os.open applies the umask to 0o666, exactly as open() does.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -108,6 +113,7 @@ def atomic_directory(
     _check_directory_target(path, replace)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
+    remove_stale(path)
     shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a killed process
     os.mkdir(tmp, 0o777)  # umask applies, as for mkdir
     old = None
@@ -130,6 +136,61 @@ def atomic_directory(
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     _sync_dir(path.parent)
+
+
+def remove_stale(path: str | os.PathLike[str]) -> list[Path]:
+    """Removes the temporary entries that killed writers of `path` left behind.
+
+    Only entries named exactly as this module names them (``.{name}.{pid}.tmp`` and
+    ``.{name}.{pid}.old`` next to `path`) whose pid is no running process are
+    removed; a live writer's entry and anything else are left alone.
+
+    Args:
+      path: the target file or folder.
+
+    Returns:
+      The entries removed.
+
+    Examples:
+      >>> import os, tempfile
+      >>> folder = tempfile.mkdtemp()
+      >>> stale = Path(folder, ".a.txt.999999999.tmp")
+      >>> _ = stale.write_text("half")
+      >>> [p.name for p in remove_stale(Path(folder, "a.txt"))]
+      ['.a.txt.999999999.tmp']
+    """
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.(tmp|old)")
+    removed = []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:  # no folder yet, or unreadable: nothing of ours to clean
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m is None or _alive(int(m.group(1))):
+            continue
+        if m.group(2) == "old" and not path.exists():
+            continue  # the only copy of a folder whose replacement was cut off
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # our own name: the writer itself replaces it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or not checkable: leave it
+    return True
 
 
 def _tmp_name(path: Path) -> Path:

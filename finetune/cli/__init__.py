@@ -10,7 +10,9 @@ pays for importing torch or tabpfn. A subcommand module supplies two functions::
 and one row in ``SUBCOMMANDS`` below. The modules map flags onto library calls and
 hold no logic of their own. Bad input (a file, a column, a flag value) raises one of
 the errors in ``_USER_ERRORS`` with a message naming it and the fix; `main` prints
-that message on one line and exits with status 2.
+that message on one line and exits with status 2. SIGTERM unwinds like Ctrl-C
+(every temporary file is removed, exit status 143); the shared flag types below
+(`seed`, `probability`, ...) name the flag in their errors.
 
 Only `demo` and `bench` import `benchmarks` (the vendored datasets and the benchmark
 scripts), lazily, inside `run`/`add_arguments`: that is the one declared exception
@@ -21,8 +23,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import NoReturn
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -47,9 +53,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, as every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Builds the argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="causalmixft",
         description="Causal data augmentation for tabular foundation models.",
     )
@@ -64,13 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so the run unwinds as on Ctrl-C."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``causalmixft`` console script."""
     args = build_parser().parse_args(argv)
     importlib.import_module("jaxscm").enable_compilation_cache()  # see README
     module = importlib.import_module(args._module)
     try:
-        return int(module.run(args) or 0)
+        with _sigterm_unwinds():
+            return int(module.run(args) or 0)
+    except Terminated:
+        print("terminated (SIGTERM); no partial output was left", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -89,3 +110,93 @@ _USER_ERRORS = (
     NotADirectoryError,
     NotImplementedError,
 )
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, SIGTERM raises `Terminated` (in the main thread only)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: signals stay as they are
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _typed(
+    flag: str, convert: Callable[[str], float], ok: Callable[[float], bool], need: str
+) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {need}, got {text!r}")
+        return value
+
+    parse.__name__ = flag  # argparse names the type in some messages
+    return parse
+
+
+def seed_type(flag: str = "--seed") -> Callable[[str], float]:
+    """An argparse type: an integer >= 0 (a seed), naming `flag` when it is not."""
+    return _typed(flag, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def count_type(flag: str, minimum: int = 1) -> Callable[[str], float]:
+    """An argparse type: an integer >= `minimum`, naming `flag` when it is not."""
+    return _typed(flag, int, lambda v: v >= minimum, f"an integer >= {minimum}")
+
+
+def probability_type(flag: str) -> Callable[[str], float]:
+    """An argparse type: a number strictly between 0 and 1, naming `flag`."""
+    return _typed(flag, float, lambda v: 0 < v < 1, "a number in (0, 1)")
+
+
+def positive_type(flag: str, *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number > 0 (>= 0 with `zero`), naming `flag`."""
+    return _typed(
+        flag,
+        float,
+        lambda v: math.isfinite(v) and (v >= 0 if zero else v > 0),
+        "a finite number >= 0" if zero else "a finite number > 0",
+    )
+
+
+def check_device(device: str) -> None:
+    """Refuses a torch device this build cannot use, naming ``--device`` and the fix.
+
+    Raises:
+      ValueError: an unknown device name, or a CUDA/MPS device that is not available.
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(
+            f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N"
+        ) from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {device!r}: this torch build has no usable CUDA device; use "
+            "--device cpu, or install a CUDA build of torch (see README)"
+        )
+    if dev.type == "cuda" and dev.index is not None:
+        if dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"--device {device!r}: only {torch.cuda.device_count()} CUDA "
+                "device(s); pick one of them"
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device!r}: MPS is not available; use --device cpu")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {device!r}: use cpu, cuda or cuda:N")

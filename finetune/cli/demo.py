@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from finetune.cli import count_type, seed_type
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Registers the demo's flags."""
@@ -21,8 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", default="credit-g", help="a vendored dataset (benchmarks.datasets)"
     )
     parser.add_argument("--n-train", type=int, default=128, help="labelled rows")
-    parser.add_argument("--seed", type=int, default=0, help="first split/run seed")
-    parser.add_argument("--seeds", type=int, default=1, help="number of splits")
+    parser.add_argument(
+        "--seed", type=seed_type(), default=0, help="first split/run seed"
+    )
+    parser.add_argument(
+        "--seeds", type=count_type("--seeds"), default=1, help="number of splits"
+    )
     parser.add_argument("--max-steps", type=int, default=80)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--ratio", type=float, default=1.0)

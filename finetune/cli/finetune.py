@@ -14,6 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from finetune.cli import (
+    check_device,
+    count_type,
+    positive_type,
+    probability_type,
+    seed_type,
+)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Registers the subcommand's flags (one per estimator option)."""
@@ -37,26 +45,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="TFM checkpoint path or published name (default: the shipped "
         "offline checkpoint)",
     )
-    p.add_argument("--max-steps", type=int, default=100)
-    p.add_argument("--time-limit", type=float, default=None, help="seconds")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps", type=count_type("--max-steps", 0), default=100)
+    p.add_argument(
+        "--time-limit", type=positive_type("--time-limit"), default=None, help="seconds"
+    )
+    p.add_argument("--seed", type=seed_type(), default=0)
     p.add_argument(
         "--ratio",
-        type=float,
+        type=positive_type("--ratio", zero=True),
         default=1.0,
         help="synthetic rows per real row in each meta-batch",
     )
-    p.add_argument("--ratio-end", type=float, default=None)
+    p.add_argument(
+        "--ratio-end", type=positive_type("--ratio-end", zero=True), default=None
+    )
     p.add_argument(
         "--ratio-schedule", choices=["constant", "linear", "cosine"], default="constant"
     )
     p.add_argument("--placement", choices=["context", "query", "both"], default="both")
     p.add_argument("--members", choices=["pooled", "per_step"], default="pooled")
-    p.add_argument("--query-fraction", type=float, default=0.3)
+    p.add_argument(
+        "--query-fraction", type=probability_type("--query-fraction"), default=0.3
+    )
     p.add_argument(
         "--validation", choices=["real", "synthetic", "both"], default="real"
     )
-    p.add_argument("--validation-fraction", type=float, default=0.25)
+    p.add_argument(
+        "--validation-fraction",
+        type=probability_type("--validation-fraction"),
+        default=0.25,
+    )
     p.add_argument(
         "--validation-in-context",
         choices=["auto", "yes", "no"],
@@ -70,26 +88,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a new TabPFN preprocessing seed every step",
     )
     p.add_argument("--eval-metric", choices=["roc_auc", "log_loss"], default="roc_auc")
-    p.add_argument("--eval-every", type=int, default=10)
-    p.add_argument("--patience", type=int, default=5, help="0: no early stopping")
-    p.add_argument("--lr", type=float, default=3e-5)
+    p.add_argument("--eval-every", type=count_type("--eval-every"), default=10)
+    p.add_argument(
+        "--patience",
+        type=count_type("--patience", 0),
+        default=5,
+        help="0: no early stopping",
+    )
+    p.add_argument("--lr", type=positive_type("--lr"), default=3e-5)
     p.add_argument(
         "--lr-schedule", choices=["constant", "linear", "cosine"], default="cosine"
     )
-    p.add_argument("--n-estimators", type=int, default=4)
-    p.add_argument("--n-estimators-train", type=int, default=2)
+    p.add_argument("--n-estimators", type=count_type("--n-estimators"), default=4)
+    p.add_argument(
+        "--n-estimators-train", type=count_type("--n-estimators-train"), default=2
+    )
     p.add_argument(
         "--inference-context", choices=["real", "real+synthetic"], default="real"
     )
-    p.add_argument("--n-dags", type=int, default=8, help="graphs in the SCM ensemble")
+    p.add_argument(
+        "--n-dags",
+        type=count_type("--n-dags"),
+        default=8,
+        help="graphs in the SCM ensemble",
+    )
     p.add_argument(
         "--test-fraction",
-        type=float,
+        type=positive_type("--test-fraction", zero=True),
         default=0.0,
         help="hold out this stratified share of rows as a test set, scored "
         "in the report (default 0: train on every row)",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument(
+        "--checkpoint-every",
+        type=count_type("--checkpoint-every"),
+        default=25,
+        help="steps between resumable checkpoints in run_dir/checkpoint",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     import bridge
     from finetune._run import finetune_to_folder, holdout, split_target
 
+    check_device(args.device)
     X, y = split_target(
         bridge.read_table(args.data), args.target, source=Path(args.data).name
     )
@@ -140,5 +177,6 @@ def run(args: argparse.Namespace) -> int:
         ],
         fixed_preprocessing=not args.random_preprocessing,
         device=args.device,
+        checkpoint_every=args.checkpoint_every,
     )
     return 0

@@ -11,6 +11,9 @@ reads. Bad input (file, column, kind) is one error line and exit status 2.
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from finetune.cli import count_type, positive_type, probability_type, seed_type
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,24 +23,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", required=True, help="model directory to create"
     )
-    parser.add_argument("--n-dags", type=int, default=8, help="graphs in the ensemble")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--n-dags",
+        type=count_type("--n-dags"),
+        default=8,
+        help="graphs in the ensemble",
+    )
+    parser.add_argument("--seed", type=seed_type(), default=0)
     parser.add_argument("--method", choices=("pc", "fci", "both"), default="pc")
     parser.add_argument(
-        "--n-bootstrap", type=int, default=20, help="discovery resamples"
+        "--n-bootstrap",
+        type=count_type("--n-bootstrap"),
+        default=20,
+        help="discovery resamples",
     )
     parser.add_argument(
-        "--alpha", type=float, default=0.05, help="test significance level"
+        "--alpha",
+        type=probability_type("--alpha"),
+        default=0.05,
+        help="test significance level",
     )
     parser.add_argument(
         "--max-depth",
-        type=int,
+        type=count_type("--max-depth", -1),
         default=3,
         help="largest conditioning set in discovery (-1: no cap)",
     )
     parser.add_argument(
         "--time-limit",
-        type=float,
+        type=positive_type("--time-limit"),
         default=None,
         help="seconds after which discovery starts no new resample",
     )
@@ -68,13 +82,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Reads the table, fits and saves the ensemble; prints a summary."""
+    from pathlib import Path
+
     import bridge
     import jaxscm
     from finetune._report import fit_summary
 
-    kinds = {
-        c: k for k in ("categorical", "integer", "numeric") for c in getattr(args, k)
-    }
+    kinds: dict[str, str] = {}
+    for k in ("categorical", "integer", "numeric"):
+        for c in getattr(args, k):
+            if kinds.get(c, k) != k:
+                raise ValueError(
+                    f"column {c!r} is given two kinds (--{kinds[c]} and --{k}); "
+                    "give it one"
+                )
+            kinds[c] = k
+    _check_output(Path(args.output), args.overwrite)  # before minutes of fitting
     df = bridge.read_table(args.data)
     discovery = jaxscm.DiscoveryOptions(
         method=args.method,
@@ -98,3 +121,18 @@ def run(args: argparse.Namespace) -> int:
     info = model.info
     print(fit_summary(info, args.target, out))
     return 0
+
+
+def _check_output(path: Any, overwrite: bool) -> None:
+    """Refuses an output `jaxscm.save_fit` would refuse, before the fit starts."""
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{path} already exists; choose another output or pass --overwrite"
+        )
+    if not (path / "fit.json").is_file():
+        raise FileExistsError(
+            f"{path} exists and is not a model directory; not replacing it (choose "
+            "another output)"
+        )

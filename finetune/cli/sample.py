@@ -12,20 +12,26 @@ from __future__ import annotations
 
 import argparse
 
+from finetune.cli import count_type, seed_type
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Registers the sample flags."""
     parser.add_argument("model_dir", help="directory written by `causalmixft fit-scm`")
-    parser.add_argument("-n", "--rows", type=int, required=True, help="rows to write")
+    parser.add_argument(
+        "-n", "--rows", type=count_type("--rows"), required=True, help="rows to write"
+    )
     parser.add_argument("-o", "--output", required=True, help="out.csv or out.parquet")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_type(), default=0)
     parser.add_argument(
         "--member",
-        type=int,
+        type=count_type("--member", 0),
         default=None,
         help="sample only this graph of the ensemble (0-based)",
     )
-    parser.add_argument("--chunk", type=int, default=100_000, help="rows per chunk")
+    parser.add_argument(
+        "--chunk", type=count_type("--chunk"), default=100_000, help="rows per chunk"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ from jaxscm._schema import Column, SchemaError, ordered_labels
 MAX_CATEGORIES = 50
 MAX_INT_CATEGORIES = 10
 _KINDS = ("numeric", "integer", "categorical")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,9 +224,17 @@ def _infer_column(
     if kind != "categorical":
         return Column(name, kind)  # type: ignore[arg-type]
     if n_unique > cap:
+        # Only a column of numbers can be declared numeric (text labels cannot).
+        numeric_ok = not is_target and (
+            numeric or pd.to_numeric(values, errors="coerce").notna().all()
+        )
         raise SchemaError(
-            f"{what} has {n_unique} categories, more than the cap of {cap}; bin it, "
-            f"drop it, declare it numeric, or raise max_categories"
+            f"{what} has {n_unique} categories, more than the cap of {cap}; "
+            + (
+                "bin it, drop it, declare it numeric, or raise max_categories"
+                if numeric_ok
+                else "bin it (group rare labels), drop it, or raise max_categories"
+            )
         )
     return Column(name, "categorical", tuple(labels), is_target=is_target)
 
@@ -244,7 +253,8 @@ def encode(df: Any, columns: Sequence[Column]) -> np.ndarray:
 
     Raises:
       SchemaError: a missing column, a label not in the column's categories, or a
-        non-numeric value in a numeric column (naming the column).
+        non-numeric, infinite or beyond-float32 value in a numeric column (naming
+        the column and the row).
 
     Examples:
       >>> import pandas as pd
@@ -272,6 +282,15 @@ def encode(df: Any, columns: Sequence[Column]) -> np.ndarray:
                 raise SchemaError(
                     f"column {col.name!r} is {col.kind} but holds "
                     f"{series[bad].iloc[0]!r}; fix the value or declare it categorical"
+                )
+            with np.errstate(invalid="ignore"):
+                huge = np.abs(num) > _FLOAT32_MAX  # inf too
+            if huge.any():
+                i = int(np.flatnonzero(huge)[0])
+                raise SchemaError(
+                    f"column {col.name!r} holds {num[i]:g} in row {i}, which is "
+                    "infinite or beyond float32's range (about 3.4e38); replace it "
+                    "(an empty cell is a missing value) or rescale the column"
                 )
             out[:, j] = num
     return out
