@@ -75,7 +75,7 @@ def build_originals(root: Path) -> dict[str, Any]:
     import bridge
     import jaxscm
     from finetune import CausalMixFTClassifier
-    from jaxscm.fitting._fit_scm import FitInfo
+    from jaxscm import FitInfo
 
     key = jax.random.key(0)
     scm = jaxscm.random_scm(key, 5, mechanism="mixed")
