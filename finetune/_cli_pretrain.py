@@ -29,7 +29,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="datasets per step")
     parser.add_argument("--rows", type=int, default=384, help="most rows per dataset")
     parser.add_argument("--min-rows", type=int, default=64, help="fewest rows per step")
-    parser.add_argument("--max-features", type=int, default=16)
+    parser.add_argument(
+        "--prior",
+        choices=["v1", "v2"],
+        default="v1",
+        help="v1: the tiny checkpoint's prior (<= 16 features); v2: jaxscm.prior."
+        "PRIOR_V2 (<= 100 features, 20-level and ordinal categoricals, imbalance)",
+    )
+    parser.add_argument(
+        "--max-features", type=int, default=None, help="default: 16 (v1), 100 (v2)"
+    )
+    parser.add_argument(
+        "--step-features",
+        choices=["max", "log"],
+        default="max",
+        help="columns per step: the widest dataset's, or a log-uniform cap",
+    )
+    parser.add_argument(
+        "--init-from", default=None, help="TabPFN checkpoint to initialise from"
+    )
+    parser.add_argument(
+        "--max-features-per-estimator",
+        type=int,
+        default=None,
+        help="written into the exported inference config (tabpfn default 500)",
+    )
     parser.add_argument("--max-classes", type=int, default=10)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--warmup", type=int, default=100)
@@ -48,17 +72,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs (or resumes) pre-training and prints the summary as JSON."""
+    import dataclasses
     import json
 
     from finetune.pretrain import PretrainConfig, pretrain
-    from jaxscm.prior import PriorConfig
+    from jaxscm.prior import PRIOR_V2, PriorConfig
 
-    prior = PriorConfig(
-        n_rows=args.rows,
-        n_nodes=max(24, args.max_features + 8),
-        max_features=args.max_features,
-        max_classes=args.max_classes,
-    )
+    if args.prior == "v1":
+        max_features = 16 if args.max_features is None else args.max_features
+        prior = PriorConfig(
+            n_rows=args.rows,
+            n_nodes=max(24, max_features + 8),
+            max_features=max_features,
+            max_classes=args.max_classes,
+        )
+    else:
+        max_features = PRIOR_V2.max_features
+        if args.max_features is not None:
+            max_features = args.max_features
+        prior = dataclasses.replace(
+            PRIOR_V2,
+            n_rows=args.rows,
+            n_nodes=max(PRIOR_V2.n_nodes, max_features + 12),
+            max_features=max_features,
+            min_features=min(PRIOR_V2.min_features, max_features),
+            max_classes=args.max_classes,
+        )
     config = PretrainConfig(
         steps=args.steps,
         arch=args.arch,
@@ -69,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         save_every=args.save_every,
         prior=prior,
+        step_features=args.step_features,
+        init_from=args.init_from,
+        max_features_per_estimator=args.max_features_per_estimator,
     )
     summary = pretrain(
         config,
