@@ -170,8 +170,8 @@ PRIOR_V2 = PriorConfig(
     p_ordinal=0.4,
     cat_min_width=0.05,
 )
-"""Prior v2 (the default checkpoint's since causalmixft-prior-v3.5-small, see the
-model card): wide tables, many-level and ordinal categoricals, imbalanced targets."""
+"""Prior v2 (of the `causalmixft-prior2-v3.5-4l` checkpoint, see its model card):
+wide tables, many-level and ordinal categoricals, imbalanced targets."""
 
 
 class PriorBatch(NamedTuple):
