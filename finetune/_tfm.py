@@ -32,9 +32,9 @@ CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
 # Checkpoints shipped in CHECKPOINT_DIR, by name; each has a section in MODEL_CARD.md.
 SHIPPED_CHECKPOINTS: dict[str, Path] = {
     name: CHECKPOINT_DIR / f"{name}.safetensors"
-    for name in ("causalmixft-prior-v3.5-tiny",)
+    for name in ("causalmixft-prior2-v3.5-4l", "causalmixft-prior-v3.5-tiny")
 }
-DEFAULT_NAME = "causalmixft-prior-v3.5-tiny"
+DEFAULT_NAME = "causalmixft-prior2-v3.5-4l"
 DEFAULT_CHECKPOINT = SHIPPED_CHECKPOINTS[DEFAULT_NAME]
 _CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pth", ".pt")
 _HUB_HOST = "huggingface.co"
