@@ -7,6 +7,8 @@ where the weights came from:
 * nothing named: the project's own checkpoint shipped in `finetune/checkpoints/`,
   pre-trained on jaxscm's random-SCM prior (`causalmixft pretrain`, see its
   MODEL_CARD.md); works offline out of the box;
+* a shipped checkpoint's name (`SHIPPED_CHECKPOINTS`, e.g.
+  `"causalmixft-prior-v3.5-tiny"`, the earlier default): that file, offline;
 * a path to a local TabPFN checkpoint (`.safetensors`, `.ckpt`, `.pth`; any
   architecture the installed tabpfn builds), e.g. real TabPFN weights downloaded by
   hand;
@@ -27,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
-DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "causalmixft-prior-v3.5-tiny.safetensors"
+# Checkpoints shipped in CHECKPOINT_DIR, by name; each has a section in MODEL_CARD.md.
+SHIPPED_CHECKPOINTS: dict[str, Path] = {
+    name: CHECKPOINT_DIR / f"{name}.safetensors"
+    for name in ("causalmixft-prior2-v3.5-4l", "causalmixft-prior-v3.5-tiny")
+}
+DEFAULT_NAME = "causalmixft-prior2-v3.5-4l"
+DEFAULT_CHECKPOINT = SHIPPED_CHECKPOINTS[DEFAULT_NAME]
 _CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pth", ".pt")
 _HUB_HOST = "huggingface.co"
 # tabpfn version -> its default classifier file (tabpfn.model_loading.ModelSource);
@@ -52,13 +60,14 @@ def load_tfm(
     """Returns a `TabPFNClassifier` on the chosen weights, ready to `fit`.
 
     Args:
-      name_or_path: None for the shipped default checkpoint; a path to a TabPFN
-        checkpoint file; or a published model name (a tabpfn version such as "v2",
-        "v2.5", "v3.5", or one of its classifier file names).
+      name_or_path: None for the shipped default checkpoint; the name of a shipped
+        checkpoint (a key of `SHIPPED_CHECKPOINTS`); a path to a TabPFN checkpoint
+        file; or a published model name (a tabpfn version such as "v2", "v2.5",
+        "v3.5", or one of its classifier file names).
       **classifier_kwargs: passed to `TabPFNClassifier` (e.g. `n_estimators`,
-        `random_state`). `device` defaults to "cpu"; for the default checkpoint
-        `ignore_pretraining_limits` defaults to True (the small model has no use for
-        tabpfn's CPU row cap).
+        `random_state`). `device` defaults to "cpu"; for shipped checkpoints
+        `ignore_pretraining_limits` defaults to True (the small models have no use
+        for tabpfn's CPU row cap).
 
     Returns:
       An unfitted `tabpfn.TabPFNClassifier`.
@@ -74,16 +83,19 @@ def load_tfm(
       >>> clf.fit(X_train, y_train).predict_proba(X_test)  # doctest: +SKIP
     """
     classifier_kwargs.setdefault("device", "cpu")
-    if name_or_path is None:
-        if not DEFAULT_CHECKPOINT.is_file():
+    if name_or_path is None or str(name_or_path) in SHIPPED_CHECKPOINTS:
+        name = DEFAULT_NAME if name_or_path is None else str(name_or_path)
+        shipped = SHIPPED_CHECKPOINTS[name]
+        if not shipped.is_file():
             raise FileNotFoundError(
-                f"the default checkpoint {DEFAULT_CHECKPOINT} is missing from this "
+                f"the shipped checkpoint {shipped} is missing from this "
                 "installation; reinstall causalmixft, rebuild it with `causalmixft "
-                "pretrain --steps N --out DIR --export "
-                f"{DEFAULT_CHECKPOINT}`, or pass a checkpoint path to load_tfm"
+                f"pretrain ... --export {shipped}` (the command is in "
+                f"{CHECKPOINT_DIR / 'MODEL_CARD.md'}), or pass a checkpoint path to "
+                "load_tfm"
             )
         classifier_kwargs.setdefault("ignore_pretraining_limits", True)
-        return _classifier(DEFAULT_CHECKPOINT, classifier_kwargs)
+        return _classifier(shipped, classifier_kwargs)
 
     path = Path(name_or_path).expanduser()
     if path.is_file():
@@ -101,6 +113,7 @@ def load_tfm(
             )
         raise ValueError(
             f"{text!r} is neither a checkpoint file nor a published TabPFN model; "
+            f"shipped checkpoints: {', '.join(SHIPPED_CHECKPOINTS)}; "
             f"published names: {', '.join(DEFAULT_FILES)} or a tabpfn classifier file "
             "name such as 'tabpfn-v2-classifier-finetuned-zk73skhh.ckpt'"
         )

@@ -31,16 +31,34 @@ import torch.nn.functional as F  # noqa: N812
 
 from bridge import to_torch
 from jaxscm import atomic_write
-from jaxscm.prior import PriorConfig, sample_prior
+from jaxscm.prior import PRIOR_V2, PriorConfig, sample_prior
 
 STATE_FILE = "state.pt"
 MODEL_FILE = "model.safetensors"
 CURVE_CSV = "loss_curve.csv"
 CURVE_PNG = "loss_curve.png"
 
+_V35_TINY = dict(
+    embed_dim=32,
+    dist_embed_num_blocks=1,
+    dist_embed_num_heads=4,
+    dist_embed_num_inducing_points=16,
+    feat_agg_num_blocks=1,
+    feat_agg_num_heads=4,
+    feat_agg_num_cls_tokens=4,
+    nlayers=2,
+    icl_num_heads=4,
+    decoder_head_dim=16,
+    decoder_num_heads=2,
+    num_buckets=100,
+)
+
 # Small configurations of the package's own architectures (measured on CPU, see the
 # model card). "v3.5-tiny" is the default: as fast per step as "v2-tiny" here, with
-# 3x the parameters, and it predicted better after the same short run.
+# 3x the parameters, and it predicted better after the same short run. The "-4l" /
+# "-6l" presets are v3.5-tiny with more in-context layers: the first two have
+# v3.5-tiny's names and shapes, so `init_from` can grow the tiny checkpoint (tabpfn
+# zero-initialises each block's output projections, so new blocks start as identity).
 ARCH_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "v2-tiny": ("tabpfn_v2", dict(emsize=64, nlayers=2, nhead=2, features_per_group=2)),
     "v2-small": (
@@ -51,42 +69,66 @@ ARCH_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         "tabpfn_v2",
         dict(emsize=16, nlayers=1, nhead=2, features_per_group=2),
     ),
-    "v3.5-tiny": (
+    "v3.5-tiny": ("tabpfn_v3_5", _V35_TINY),
+    "v3.5-tiny-4l": ("tabpfn_v3_5", dict(_V35_TINY, nlayers=4)),
+    "v3.5-tiny-6l": ("tabpfn_v3_5", dict(_V35_TINY, nlayers=6)),
+    "v3.5-small": (
         "tabpfn_v3_5",
         dict(
-            embed_dim=32,
-            dist_embed_num_blocks=1,
+            _V35_TINY,
+            embed_dim=48,
             dist_embed_num_heads=4,
-            dist_embed_num_inducing_points=16,
-            feat_agg_num_blocks=1,
-            feat_agg_num_heads=4,
-            feat_agg_num_cls_tokens=4,
-            nlayers=2,
-            icl_num_heads=4,
-            decoder_head_dim=16,
-            decoder_num_heads=2,
-            num_buckets=100,
+            dist_embed_num_inducing_points=32,
+            nlayers=4,
+            icl_num_heads=8,
+            decoder_head_dim=24,
         ),
     ),
 }
 
 
-def pretrain_prior(rows: int, max_features: int, max_classes: int) -> PriorConfig:
-    """The prior of a pre-training run: graphs 8 nodes larger than the widest table.
+def pretrain_prior(
+    rows: int,
+    max_features: int | None,
+    max_classes: int,
+    prior: str = "v1",
+) -> PriorConfig:
+    """The prior of a pre-training run: graphs larger than the widest table.
 
     Args:
       rows: most rows per dataset.
-      max_features: most feature columns per dataset.
+      max_features: most feature columns per dataset (None: the prior's own, 16
+        for v1 and `PRIOR_V2.max_features` for v2).
       max_classes: most classes per dataset.
+      prior: "v1" (the first default checkpoint's prior) or "v2" (`PRIOR_V2`:
+        wide tables, 20-level and ordinal categoricals, rare classes, more
+        missing cells).
 
     Returns:
-      A `PriorConfig` with at least 24 nodes, so that even narrow tables come from
-      graphs with hidden causes.
+      A `PriorConfig` whose graphs have at least 24 nodes (v1: 8 more than the
+      widest table; v2: 12 more), so that even narrow tables come from graphs
+      with hidden causes.
+
+    Raises:
+      ValueError: for an unknown `prior`.
     """
-    return PriorConfig(
+    if prior == "v1":
+        width = 16 if max_features is None else max_features
+        return PriorConfig(
+            n_rows=rows,
+            n_nodes=max(24, width + 8),
+            max_features=width,
+            max_classes=max_classes,
+        )
+    if prior != "v2":
+        raise ValueError(f"prior must be 'v1' or 'v2', got {prior!r}")
+    width = PRIOR_V2.max_features if max_features is None else max_features
+    return dataclasses.replace(
+        PRIOR_V2,
         n_rows=rows,
-        n_nodes=max(24, max_features + 8),
-        max_features=max_features,
+        n_nodes=max(PRIOR_V2.n_nodes, width + 12),
+        max_features=width,
+        min_features=min(PRIOR_V2.min_features, width),
         max_classes=max_classes,
     )
 
@@ -107,6 +149,16 @@ class PretrainConfig:
       seed: seeds the prior key, the host RNG and the model initialisation.
       save_every: steps between checkpoints.
       prior: the prior's settings.
+      step_features: "max": a step's batch has as many columns as its widest
+        dataset; "log": each step also draws a column cap log-uniform in
+        [2, prior.max_features] and datasets keep their first min(n_features, cap)
+        columns (a random subset: the prior shuffles them), so wide steps, which
+        cost the most, are rarer and small tables are common.
+      init_from: a TabPFN checkpoint whose parameters with matching names and shapes
+        initialise the model (e.g. the shipped tiny one, to grow it); None: random.
+      max_features_per_estimator: if set, written into the exported inference
+        config, so tabpfn subsamples wider tables per estimator to the width the
+        model was trained on; None keeps tabpfn's default (500).
     """
 
     steps: int
@@ -120,6 +172,9 @@ class PretrainConfig:
     seed: int = 0
     save_every: int = 200
     prior: PriorConfig = PriorConfig(n_rows=384)
+    step_features: str = "max"
+    init_from: str | None = None
+    max_features_per_estimator: int | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -135,6 +190,15 @@ class PretrainConfig:
             )
         if self.batch_size < 1 or self.save_every < 1:
             raise ValueError("batch_size and save_every must be >= 1")
+        if self.step_features not in ("max", "log"):
+            raise ValueError(
+                f"step_features must be 'max' or 'log', got {self.step_features!r}"
+            )
+        if self.init_from is not None and not Path(self.init_from).is_file():
+            raise ValueError(
+                f"init_from: no checkpoint file at {self.init_from}; pass a TabPFN "
+                "checkpoint path (e.g. finetune/checkpoints/*.safetensors) or None"
+            )
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -161,21 +225,49 @@ def build_model(config: PretrainConfig) -> tuple[torch.nn.Module, Any, str]:
     return module.get_architecture(cfg), cfg, arch_name
 
 
+def init_from_checkpoint(model: torch.nn.Module, path: str | os.PathLike[str]) -> int:
+    """Copies a TabPFN checkpoint's tensors into `model` where names and shapes match.
+
+    Returns:
+      The number of tensors copied; the others keep their initialisation.
+
+    Raises:
+      ValueError: when no tensor matches (a different architecture).
+    """
+    from tabpfn.checkpoint import Checkpoint
+
+    source = Checkpoint(Path(path)).load()["state_dict"]
+    own = model.state_dict()
+    match = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not match:
+        raise ValueError(
+            f"init_from: no parameter of {path} matches the architecture being "
+            "trained; pick an --arch of the same family (see ARCH_PRESETS)"
+        )
+    model.load_state_dict(match, strict=False)
+    return len(match)
+
+
 def tabpfn_checkpoint(
-    model: torch.nn.Module, arch_cfg: Any, arch_name: str
+    model: torch.nn.Module,
+    arch_cfg: Any,
+    arch_name: str,
+    max_features_per_estimator: int | None = None,
 ) -> dict[str, Any]:
     """The dict `tabpfn.checkpoint.save_as_safetensors` writes and tabpfn loads."""
     from tabpfn.constants import ModelVersion
     from tabpfn.inference_config import InferenceConfig
 
     version = ModelVersion.V2 if arch_name == "tabpfn_v2" else ModelVersion.V2_5
+    inference = dataclasses.asdict(InferenceConfig.get_default("multiclass", version))
+    if max_features_per_estimator is not None:
+        for transform in inference["PREPROCESS_TRANSFORMS"]:
+            transform["max_features_per_estimator"] = max_features_per_estimator
     return {
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         "config": dataclasses.asdict(arch_cfg),
         "architecture_name": arch_name,
-        "inference_config": dataclasses.asdict(
-            InferenceConfig.get_default("multiclass", version)
-        ),
+        "inference_config": inference,
     }
 
 
@@ -196,12 +288,16 @@ def _lr(config: PretrainConfig, step: int) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
 
-def _split(config: PretrainConfig, step: int) -> tuple[int, int]:
-    """Rows and context size of a step, from a host RNG keyed on (seed, step)."""
+def _split(config: PretrainConfig, step: int) -> tuple[int, int, int]:
+    """Rows, context size and column cap of a step, from a host RNG on (seed, step)."""
     rng = np.random.default_rng([config.seed, step])
     rows = int(rng.integers(config.min_rows, config.prior.n_rows + 1))
     ctx = int(rng.integers(max(2, int(0.3 * rows)), int(0.9 * rows) + 1))
-    return rows, min(ctx, rows - 1)
+    f = config.prior.max_features
+    cap = f
+    if config.step_features == "log":  # drawn last: "max" runs keep their splits
+        cap = int(np.exp(rng.uniform(np.log(min(2, f)), np.log(f + 1))))
+    return rows, min(ctx, rows - 1), max(1, min(cap, f))
 
 
 def loss_on_batch(
@@ -306,6 +402,8 @@ def pretrain(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model, arch_cfg, arch_name = build_model(config)
+    if config.init_from is not None:
+        init_from_checkpoint(model, config.init_from)
     opt = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -345,7 +443,9 @@ def pretrain(
                 "gen_s": gen_before + gen_s,
             },
         )
-        ckpt = tabpfn_checkpoint(model, arch_cfg, arch_name)
+        ckpt = tabpfn_checkpoint(
+            model, arch_cfg, arch_name, config.max_features_per_estimator
+        )
         export_checkpoint(ckpt, out / MODEL_FILE)
         if export is not None:
             export_checkpoint(ckpt, export)
@@ -362,8 +462,8 @@ def pretrain(
     while step < config.steps:
         tg = time.perf_counter()
         batch = jax.block_until_ready(pending)
-        rows, ctx = _split(config, step)
-        nf = max(1, int(np.asarray(batch.n_features).max()))
+        rows, ctx, cap = _split(config, step)
+        nf = min(cap, max(1, int(np.asarray(batch.n_features).max())))
         x = to_torch(batch.x)[:, :rows, :nf]
         y = to_torch(batch.y)[:, :rows]
         n_classes = to_torch(batch.n_classes).long()
@@ -406,3 +506,60 @@ def pretrain(
         "first100_loss": float(np.mean(losses[:100])) if losses else math.nan,
         "last100_loss": float(np.mean(losses[-100:])) if losses else math.nan,
     }
+
+
+def heldout_loss(
+    checkpoint: str | os.PathLike[str],
+    prior: PriorConfig,
+    *,
+    n_datasets: int = 32,
+    rows: int = 256,
+    ctx: int = 128,
+    seed: int = 12345,
+) -> dict[str, float]:
+    """Query cross-entropy and accuracy of a checkpoint on a held-out prior batch.
+
+    The batch is `sample_prior(key(seed), n_datasets, prior)` cut to `rows` rows
+    (the first `ctx` of them context), a key the training runs never use (they fold
+    step numbers into their own seed's key). It compares runs on the same data.
+
+    Returns:
+      loss (nats), accuracy, and the context class-frequency baseline's loss.
+    """
+    from tabpfn.architectures import ARCHITECTURES
+    from tabpfn.checkpoint import Checkpoint
+
+    if not 2 <= ctx < rows <= prior.n_rows:
+        raise ValueError(f"need 2 <= ctx < rows <= prior.n_rows, got {ctx}, {rows}")
+    ckpt = Checkpoint(Path(checkpoint)).load()
+    module = ARCHITECTURES[ckpt["architecture_name"]]
+    cfg, _unused = module.parse_config(ckpt["config"])
+    model = module.get_architecture(cfg)
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    batch = jax.jit(sample_prior, static_argnums=(1, 2))(
+        jax.random.key(seed), n_datasets, prior
+    )
+    x = torch.from_numpy(np.asarray(batch.x)[:, :rows].copy())
+    y = torch.from_numpy(np.asarray(batch.y)[:, :rows].copy()).long()
+    k = torch.from_numpy(np.asarray(batch.n_classes).copy()).long()
+    nf = max(1, int(k.new_tensor(np.asarray(batch.n_features)).max()))
+    x = x[:, :, :nf]
+    kmax = prior.max_classes
+    with torch.no_grad():
+        out = model(
+            x.permute(1, 0, 2),
+            y[:, :ctx].T.float(),
+            only_return_standard_out=True,
+            task_type="multiclass",
+        )[..., :kmax]
+        absent = torch.arange(kmax)[None, :] >= k[:, None]
+        logits = out.masked_fill(absent[None], float("-inf"))  # (q, b, c)
+        yq = y[:, ctx:].T
+        loss = F.cross_entropy(logits.reshape(-1, kmax), yq.reshape(-1)).item()
+        acc = (logits.argmax(-1) == yq).float().mean().item()
+        counts = torch.stack([torch.bincount(yi[:ctx], minlength=kmax) for yi in y])
+        freq = (counts.float() + 0.5) / (counts.sum(1, keepdim=True) + 0.5 * k[:, None])
+        freq = freq.masked_fill(absent, 0.0)
+        base = -torch.log(freq.gather(1, yq.T)).mean().item()
+    return {"loss": loss, "accuracy": acc, "baseline_loss": base}

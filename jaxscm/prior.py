@@ -20,6 +20,17 @@ held as data (a masked lower-triangular adjacency) so that one compiled function
   warps; some discretised into 2..`max_categories` permuted integer codes
   (categorical); some cells missing (NaN, with a mask).
 
+`PriorConfig()` is the prior of the first shipped checkpoint (v1, <= 16 features).
+`PRIOR_V2` widens it towards real tables: up to 100 features (counts log-uniform, so
+small tables stay common), a capped in-degree so wide graphs keep a few strong parents
+per node, categorical columns with up to 20 levels of skewed frequency (some ordinal:
+codes keep the order of the latent value), in some datasets every column
+categorical, strongly imbalanced targets (one class with 1-10 % of the rows) and more
+missing cells. Its extra random numbers come from a second key, so the v1 settings
+still draw exactly the v1 datasets. Tables wider than `max_features` are left to the
+TFM's own per-estimator feature subsampling at inference (tabpfn's
+`max_features_per_estimator`, which `finetune.pretrain` sets to `max_features`).
+
 The whole batch is arrays of fixed shape, so the caller jits `sample_prior` once per
 (`b`, config) and every fresh key reuses the compile.
 """
@@ -57,6 +68,19 @@ class PriorConfig:
       max_categories: most categories of a categorical feature.
       p_missing: share of datasets with missing values.
       max_missing: missing rate of such a dataset is uniform in [0, max_missing].
+      p_categorical: share of datasets that have categorical features.
+      feature_dist: how the feature count is drawn in [min_features, max_features]:
+        "uniform" or "log" (log-uniform: small tables as common as wide ones).
+      max_parents: if > 0, each dataset draws an expected in-degree c uniform in
+        [1, max_parents] and node i's edge probability is min(p, c / i), so wide
+        graphs do not give every node dozens of weak parents; 0 leaves p alone.
+      p_imbalanced: share of datasets whose target has one rare class holding a
+        share uniform in [min_minority, max_minority] of the rows (at least 2 rows).
+      min_minority, max_minority: range of that rare class's share.
+      p_ordinal: share of categorical columns whose codes keep the order of the
+        latent value (ordinal); the others are permuted (nominal).
+      cat_min_width: floor of the random bin widths of categorical codes (bins are
+        uniform(0, 1) + floor, normalised): small floors give skewed level counts.
     """
 
     n_rows: int = 256
@@ -73,6 +97,14 @@ class PriorConfig:
     max_categories: int = 8
     p_missing: float = 0.3
     max_missing: float = 0.2
+    p_categorical: float = 0.5
+    feature_dist: str = "uniform"
+    max_parents: float = 0.0
+    p_imbalanced: float = 0.0
+    min_minority: float = 0.01
+    max_minority: float = 0.10
+    p_ordinal: float = 0.0
+    cat_min_width: float = 0.25
 
     def __post_init__(self) -> None:
         if self.n_rows < 2:
@@ -92,11 +124,54 @@ class PriorConfig:
             raise ValueError(f"max_classes must be >= 2, got {self.max_classes}")
         if self.max_categories < 2:
             raise ValueError(f"max_categories must be >= 2, got {self.max_categories}")
-        for name in ("p_binary", "max_edge_prob", "max_categorical", "p_missing"):
+        for name in (
+            "p_binary",
+            "max_edge_prob",
+            "max_categorical",
+            "p_missing",
+            "p_categorical",
+            "p_imbalanced",
+            "p_ordinal",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.max_missing < 1.0:
             raise ValueError(f"max_missing must be in [0, 1), got {self.max_missing}")
+        if self.feature_dist not in ("uniform", "log"):
+            raise ValueError(
+                f"feature_dist must be 'uniform' or 'log', got {self.feature_dist!r}"
+            )
+        if self.max_parents != 0.0 and self.max_parents < 1.0:
+            raise ValueError(
+                f"max_parents must be 0 (no cap) or >= 1, got {self.max_parents}"
+            )
+        if not 0.0 < self.min_minority <= self.max_minority < 0.5:
+            raise ValueError(
+                "need 0 < min_minority <= max_minority < 0.5, got "
+                f"{self.min_minority}, {self.max_minority}"
+            )
+        if self.cat_min_width <= 0.0:
+            raise ValueError(f"cat_min_width must be > 0, got {self.cat_min_width}")
+
+
+PRIOR_V2 = PriorConfig(
+    n_rows=384,
+    n_nodes=112,
+    max_features=100,
+    min_features=2,
+    max_categories=20,
+    max_categorical=1.0,
+    p_categorical=0.6,
+    p_missing=0.35,
+    max_missing=0.3,
+    feature_dist="log",
+    max_parents=6.0,
+    p_imbalanced=0.2,
+    p_ordinal=0.4,
+    cat_min_width=0.05,
+)
+"""Prior v2 (of the `causalmixft-prior2-v3.5-4l` checkpoint, see its model card):
+wide tables, many-level and ordinal categoricals, imbalanced targets."""
 
 
 class PriorBatch(NamedTuple):
@@ -200,6 +275,11 @@ def _budget(cfg: PriorConfig) -> tuple[int, int]:
     return n_u, n_z
 
 
+def _budget_v2(cfg: PriorConfig) -> tuple[int, int]:
+    # in-degree, imbalance flag and share, ordinal flag per feature column
+    return 1 + 2 + cfg.max_features, 0
+
+
 def _pick(r: Float[Array, "*s"], weights: Float[Array, "*s k"]) -> Int[Array, "*s"]:
     """Index drawn with probability proportional to `weights`, from uniform `r`."""
     c = jnp.cumsum(weights, axis=-1)
@@ -248,20 +328,33 @@ def _tree_sum(
 
 
 def _cut(
-    v: Float[Array, " n"], k: Int[Array, ""], r: Float[Array, " k2"], k_max: int
+    v: Float[Array, " n"],
+    k: Int[Array, ""],
+    r: Float[Array, " k2"],
+    k_max: int,
+    *,
+    floor: float = 0.25,
+    minority: Float[Array, ""] | float = 0.0,
+    ordered: Bool[Array, ""] | bool = False,
 ) -> Int[Array, " n"]:
     """Cuts `v` into `k` bins at random quantiles (min share each), codes permuted.
 
-    `r` holds 2 * k_max uniforms: bin widths, then the label permutation.
+    `r` holds 2 * k_max uniforms: bin widths (uniform + `floor`), then the label
+    permutation. A `minority` share > 0 gives the lowest bin exactly that share of
+    the rows; `ordered` keeps the codes in the order of `v` (no permutation).
     """
     slot = jnp.arange(k_max)
-    w = jnp.where(slot < k, r[:k_max] + 0.25, 0.0)
+    w = jnp.where(slot < k, r[:k_max] + floor, 0.0)
+    rest = w.sum() - w[0]
+    w0 = minority / (1.0 - minority) * rest
+    w = jnp.where((slot == 0) & (minority > 0.0), w0, w)
     q = jnp.cumsum(w / w.sum())[: k_max - 1]
     thr = jnp.quantile(v, jnp.clip(q, 0.0, 1.0))
     thr = jnp.where(slot[: k_max - 1] < k - 1, thr, jnp.inf)
     code = (v[:, None] > thr[None, :]).sum(axis=1).astype(jnp.int32)
     # random permutation of the first k codes (unused slots sort last)
     perm = jnp.argsort(jnp.where(slot < k, r[k_max:], 2.0))
+    perm = jnp.where(ordered, slot, perm)
     return perm[code].astype(jnp.int32)
 
 
@@ -270,9 +363,15 @@ def _dataset(key: jax.Array, cfg: PriorConfig) -> PriorBatch:
     t, depth = cfg.n_trees, cfg.tree_depth
     m, n_leaf = 2**depth - 1, 2**depth
     r = _Draws(key, *_budget(cfg))
+    # v2's draws come from their own key, so v1 settings reproduce v1's datasets
+    r2 = _Draws(jax.random.fold_in(key, 1), *_budget_v2(cfg))
 
     # --- graph ---
     p_edge = r.u((), 0.1, cfg.max_edge_prob)
+    in_degree = r2.u((), 1.0, max(cfg.max_parents, 1.0))
+    if cfg.max_parents > 0.0:
+        rows = jnp.maximum(jnp.arange(d, dtype=_F32), 1.0)
+        p_edge = jnp.minimum(p_edge, in_degree / rows)[:, None]
     adj = jnp.tril(r.u((d, d)) < p_edge, k=-1)
     # the last node always has a parent, so a non-root target exists
     adj = adj.at[d - 1, r.int((), 0, d - 1)].set(True)
@@ -316,7 +415,15 @@ def _dataset(key: jax.Array, cfg: PriorConfig) -> PriorBatch:
     k_multi = r.int((), 3, cfg.max_classes + 1)
     binary = r.u(()) < cfg.p_binary
     n_classes = jnp.where(binary | (cfg.max_classes == 2), 2, k_multi).astype(jnp.int32)
-    y = _cut(x_all[:, target], n_classes, r.u((2 * cfg.max_classes,)), cfg.max_classes)
+    imbalanced = r2.u(()) < cfg.p_imbalanced
+    share = jnp.maximum(r2.u((), cfg.min_minority, cfg.max_minority), 2.0 / n)
+    y = _cut(
+        x_all[:, target],
+        n_classes,
+        r.u((2 * cfg.max_classes,)),
+        cfg.max_classes,
+        minority=jnp.where(imbalanced, share, 0.0),
+    )
 
     # --- features: random other nodes, warped, some categorical, some missing ---
     # The target's parents and children come first (mostly), so that small feature
@@ -325,7 +432,12 @@ def _dataset(key: jax.Array, cfg: PriorConfig) -> PriorBatch:
     neighbour = (adj[target, :] | adj[:, target]).astype(_F32)
     key_ = r.u((d,)) - 0.8 * neighbour
     order = jnp.argsort(jnp.where(jnp.arange(d) == target, 2.0, key_))
-    n_features = r.int((), cfg.min_features, f + 1)
+    if cfg.feature_dist == "log":
+        lo, hi = math.log(cfg.min_features), math.log(f + 1)
+        n_features = jnp.floor(jnp.exp(r.u((), lo, hi))).astype(jnp.int32)
+        n_features = jnp.clip(n_features, cfg.min_features, f)
+    else:
+        n_features = r.int((), cfg.min_features, f + 1)
     active = jnp.arange(f) < n_features
     shuffle = jnp.argsort(jnp.where(active, r.u((f,)), 2.0 + jnp.arange(f, dtype=_F32)))
     xf = x_all[:, order[:f][shuffle]]
@@ -336,19 +448,26 @@ def _dataset(key: jax.Array, cfg: PriorConfig) -> PriorBatch:
         [xf, jnp.exp(0.7 * xf), xf * jnp.abs(xf), jax.nn.sigmoid(2.0 * xf)]
     )
     xf = jnp.take_along_axis(warped, warp[None, None, :], axis=0)[0]
-    p_cat = jnp.where(r.u(()) < 0.5, r.u((), 0.0, cfg.max_categorical), 0.0)
+    p_cat = jnp.where(
+        r.u(()) < cfg.p_categorical, r.u((), 0.0, cfg.max_categorical), 0.0
+    )
     categorical = (r.u((f,)) < p_cat) & active
     n_cat = r.int((f,), 2, cfg.max_categories + 1)
     cut_r = r.u((f, 2 * cfg.max_categories))
+    ordinal = r2.u((f,)) < cfg.p_ordinal
     codes = jax.vmap(
-        lambda col, c, rr: _cut(col, c, rr, cfg.max_categories), in_axes=(1, 0, 0)
-    )(xf, n_cat, cut_r)
+        lambda col, c, rr, o: _cut(
+            col, c, rr, cfg.max_categories, floor=cfg.cat_min_width, ordered=o
+        ),
+        in_axes=(1, 0, 0, 0),
+    )(xf, n_cat, cut_r, ordinal)
     xf = jnp.where(categorical[None, :], codes.T.astype(_F32), xf)
     xf = jnp.where(active[None, :], xf, 0.0)
     rate = jnp.where(r.u(()) < cfg.p_missing, r.u((), 0.0, cfg.max_missing), 0.0)
     missing = (r.u((n, f)) < rate) & active[None, :]
     xf = jnp.where(missing, jnp.nan, xf)
     r.done()
+    r2.done()
     return PriorBatch(
         x=xf,
         y=y,

@@ -79,3 +79,60 @@ def test_pretrain__export_loads_in_tabpfn(tmp_path):
     proba = clf.fit(x[:30], y[:30]).predict_proba(x[30:])
     assert proba.shape == (10, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_pretrain__init_from_grows_tiny_into_deeper_identical_model(tmp_path):
+    import dataclasses
+
+    from finetune._tfm import SHIPPED_CHECKPOINTS
+    from finetune.pretrain import build_model, init_from_checkpoint, loss_on_batch
+
+    tiny = SHIPPED_CHECKPOINTS["causalmixft-prior-v3.5-tiny"]
+    prior = PriorConfig(n_rows=48, n_nodes=12, max_features=6)
+    small, _, _ = build_model(
+        PretrainConfig(steps=1, arch="v3.5-tiny", min_rows=16, prior=prior)
+    )
+    deep, _, _ = build_model(
+        PretrainConfig(steps=1, arch="v3.5-tiny-4l", min_rows=16, prior=prior)
+    )
+    assert init_from_checkpoint(small, tiny) == len(small.state_dict())
+    copied = init_from_checkpoint(deep, tiny)
+    assert copied == len(small.state_dict()) < len(deep.state_dict())
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 48, 6, generator=gen)
+    y = torch.randint(0, 3, (2, 48), generator=gen)
+    k = torch.tensor([3, 3])
+    with torch.no_grad():
+        a = loss_on_batch(small.eval(), x, y, k, 32, 10)
+        b = loss_on_batch(deep.eval(), x, y, k, 32, 10)
+    torch.testing.assert_close(a, b)  # new blocks start as identity
+    with pytest.raises(ValueError, match="init_from"):
+        dataclasses.replace(TINY, init_from=str(tmp_path / "missing.safetensors"))
+
+
+def test_pretrain__log_step_features_and_export_feature_cap(tmp_path):
+    import dataclasses
+
+    from tabpfn.checkpoint import Checkpoint
+
+    from finetune.pretrain import _split
+
+    cfg = dataclasses.replace(
+        TINY,
+        step_features="log",
+        max_features_per_estimator=4,
+        prior=dataclasses.replace(TINY.prior, n_nodes=24, max_features=20),
+    )
+    caps = [_split(cfg, s)[2] for s in range(200)]
+    assert min(caps) >= 1
+    assert max(caps) <= 20
+    assert np.mean(np.asarray(caps) <= 6) > 0.4  # log-uniform: narrow steps common
+    # "max" runs keep the rows/context of every step they had before the cap existed
+    plain = dataclasses.replace(cfg, step_features="max")
+    assert [_split(plain, s)[:2] for s in range(20)] == [
+        _split(cfg, s)[:2] for s in range(20)
+    ]
+    pretrain(cfg, tmp_path, progress=False)
+    ckpt = Checkpoint(tmp_path / MODEL_FILE).load()
+    transforms = ckpt["inference_config"]["PREPROCESS_TRANSFORMS"]
+    assert [t["max_features_per_estimator"] for t in transforms] == [4, 4]

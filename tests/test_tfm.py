@@ -139,3 +139,45 @@ def test_load_tfm__local_plain_ckpt_is_accepted(tmp_path):
     x = np.arange(40, dtype=float).reshape(20, 2)
     y = (x[:, 0] > 19).astype(int)
     assert clf.fit(x, y).predict_proba(x).shape == (20, 2)
+
+
+def test_load_tfm__shipped_checkpoints_load_by_name_offline(
+    tmp_path, monkeypatch, no_network
+):
+    from tabpfn.checkpoint import Checkpoint
+
+    monkeypatch.setenv("TABPFN_MODEL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = sorted(p.name for p in _tfm.CHECKPOINT_DIR.iterdir())
+    assert "causalmixft-prior-v3.5-tiny" in _tfm.SHIPPED_CHECKPOINTS
+    for name, path in _tfm.SHIPPED_CHECKPOINTS.items():
+        t0 = time.perf_counter()
+        clf = load_tfm(name, n_estimators=1)
+        Checkpoint(path).load()  # the weights themselves, as tabpfn reads them
+        assert time.perf_counter() - t0 < 1.0
+        assert clf.model_path == str(path)
+    assert no_network == []
+    assert not (tmp_path / "cache").exists()
+    assert sorted(p.name for p in _tfm.CHECKPOINT_DIR.iterdir()) == before  # no locks
+
+
+def test_default_checkpoint__wide_table_with_20_level_categoricals():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n, n_num, n_cat = 160, 80, 20
+    num = rng.normal(size=(n, n_num))
+    levels = [f"level_{i}" for i in range(20)]
+    codes = rng.integers(0, 20, size=(n, n_cat))
+    frame = pd.DataFrame(num, columns=[f"x{i}" for i in range(n_num)])
+    for j in range(n_cat):
+        frame[f"c{j}"] = pd.Categorical.from_codes(codes[:, j], categories=levels)
+    assert frame.shape[1] == 100
+    logit = num[:, 0] + num[:, 1] + (codes[:, 0] < 10) - 0.5
+    y = (logit + 0.5 * rng.normal(size=n) > 0).astype(int)
+    clf = load_tfm(n_estimators=2, random_state=0)
+    proba = clf.fit(frame.iloc[:120], y[:120]).predict_proba(frame.iloc[120:])
+    assert proba.shape == (40, 2)
+    assert np.isfinite(proba).all()
+    assert ((proba >= 0) & (proba <= 1)).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)

@@ -29,7 +29,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="datasets per step")
     parser.add_argument("--rows", type=int, default=384, help="most rows per dataset")
     parser.add_argument("--min-rows", type=int, default=64, help="fewest rows per step")
-    parser.add_argument("--max-features", type=int, default=16)
+    parser.add_argument(
+        "--prior",
+        choices=["v1", "v2"],
+        default="v1",
+        help="v1: the tiny checkpoint's prior (<= 16 features); v2: jaxscm.prior."
+        "PRIOR_V2 (<= 100 features, 20-level and ordinal categoricals, imbalance)",
+    )
+    parser.add_argument(
+        "--max-features", type=int, default=None, help="default: 16 (v1), 100 (v2)"
+    )
+    parser.add_argument(
+        "--step-features",
+        choices=["max", "log"],
+        default="max",
+        help="columns per step: the widest dataset's, or a log-uniform cap",
+    )
+    parser.add_argument(
+        "--init-from", default=None, help="TabPFN checkpoint to initialise from"
+    )
+    parser.add_argument(
+        "--max-features-per-estimator",
+        type=int,
+        default=None,
+        help="written into the exported inference config (tabpfn default 500)",
+    )
     parser.add_argument("--max-classes", type=int, default=10)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--warmup", type=int, default=100)
@@ -52,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from finetune.pretrain import PretrainConfig, pretrain, pretrain_prior
 
-    prior = pretrain_prior(args.rows, args.max_features, args.max_classes)
+    prior = pretrain_prior(args.rows, args.max_features, args.max_classes, args.prior)
     config = PretrainConfig(
         steps=args.steps,
         arch=args.arch,
@@ -63,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         save_every=args.save_every,
         prior=prior,
+        step_features=args.step_features,
+        init_from=args.init_from,
+        max_features_per_estimator=args.max_features_per_estimator,
     )
     summary = pretrain(
         config,
