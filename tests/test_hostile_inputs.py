@@ -324,6 +324,7 @@ def test_finetune_to_folder__an_interrupted_run_resumes_and_cleans_up(tmp_path):
         checkpoint_every=1,
         tfm=TFM,
         verbose=False,
+        random_state=0,  # a resume needs the same seed (None draws a fresh one)
     )
 
     def stop(rec):
