@@ -177,8 +177,13 @@ def _file_sha(path: Path) -> str:
     return h.hexdigest()
 
 
-def _state_sha(state: dict[str, Any]) -> str:
-    body = {k: v for k, v in state.items() if k != "sha256"}
-    files = {k: v for k, v in state.get("sha256", {}).items() if k != "state.json"}
+def _record_sha(record: dict[str, Any], own: str) -> str:
+    """sha256 of a JSON record and the digests it lists, less its own (`own`)."""
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    files = {k: v for k, v in record.get("sha256", {}).items() if k != own}
     text = json.dumps([body, files], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _state_sha(state: dict[str, Any]) -> str:
+    return _record_sha(state, "state.json")

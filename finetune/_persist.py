@@ -10,7 +10,6 @@ anything is built: no download is attempted, no lock file is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from finetune._checkpoint import _file_sha, _record_sha
 from finetune._config import FinetuneConfig
 from finetune._encode import TableEncoder
 
@@ -272,16 +272,5 @@ def _check_architecture(weights: Path) -> None:
             )
 
 
-def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _meta_sha(meta: dict[str, Any]) -> str:
-    body = {k: v for k, v in meta.items() if k != "sha256"}
-    files = {k: v for k, v in meta.get("sha256", {}).items() if k != "estimator.json"}
-    text = json.dumps([body, files], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _record_sha(meta, "estimator.json")
