@@ -15,6 +15,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "FinetuneConfig": ("finetune._config", "FinetuneConfig"),
     "FinetuneResult": ("finetune._finetune", "FinetuneResult"),
     "load_tfm": ("finetune._tfm", "load_tfm"),
+    "quality_report": ("finetune.quality", "quality_report"),
+    "QualityReport": ("finetune.quality", "QualityReport"),
+    "write_report": ("finetune.quality", "write_report"),
 }
 
 __all__ = sorted(_LAZY)
