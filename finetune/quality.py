@@ -112,17 +112,25 @@ def check_columns(frames: Mapping[str, pd.DataFrame], target: str | None) -> Non
 def split_holdout(
     real: pd.DataFrame, target: str, *, seed: int = 0, fraction: float = 0.3
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, holdout): a stratified split of `real` (what ``causalmixft report``
-    does when no ``--holdout`` is given)."""
-    from sklearn.model_selection import train_test_split
+    """(train, holdout): `fraction` of each target class held out, seeded.
 
-    y = real[target]
-    counts = y.value_counts()
-    stratify = y if len(counts) > 1 and counts.min() >= 2 else None
-    train, hold = train_test_split(
-        real, test_size=fraction, random_state=seed, stratify=stratify
+    What ``causalmixft report`` does when no ``--holdout`` is given; the same split
+    as ``causalmixft finetune``'s test set (`finetune._mixing.stratified_split`).
+
+    Examples:
+      >>> df = pd.DataFrame({"x": range(10), "y": ["a", "b"] * 5})
+      >>> [len(t) for t in split_holdout(df, "y")]
+      [6, 4]
+    """
+    from finetune._mixing import stratified_split
+
+    y = real[target].astype("string").fillna("<missing>").to_numpy(str)
+    codes = np.unique(y, return_inverse=True)[1]
+    train, hold = stratified_split(np.random.default_rng([seed, 7]), codes, fraction)
+    return (
+        real.iloc[np.sort(train)].reset_index(drop=True),
+        real.iloc[np.sort(hold)].reset_index(drop=True),
     )
-    return train.reset_index(drop=True), hold.reset_index(drop=True)
 
 
 def quality_report(

@@ -168,8 +168,11 @@ def test_finetune__import_is_cheap_and_all_is_a_known_snapshot():
         "CausalMixFTClassifier",
         "FinetuneConfig",
         "FinetuneResult",
+        "QualityReport",
         "finetune",
         "load_tfm",
+        "quality_report",
+        "write_report",
     ]
 
 

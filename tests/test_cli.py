@@ -28,6 +28,7 @@ def test_cli__every_subcommand_lives_in_the_cli_package():
         "sample",
         "pretrain",
         "finetune",
+        "report",
     }
     assert {m for m, _ in SUBCOMMANDS.values()} == {
         "finetune.cli.demo",
@@ -36,6 +37,7 @@ def test_cli__every_subcommand_lives_in_the_cli_package():
         "finetune.cli.sample",
         "finetune.cli.pretrain",
         "finetune.cli.finetune",
+        "finetune.cli.report",
     }
     args = build_parser().parse_args(["demo", "--seeds", "2"])
     assert (args.dataset, args.seeds, args.n_train) == ("credit-g", 2, 128)

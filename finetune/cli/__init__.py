@@ -50,6 +50,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "finetune.cli.finetune",
         "fine-tune the TFM on a CSV with CausalMixFT",
     ),
+    "report": (
+        "finetune.cli.report",
+        "quality report of a synthetic table against the real one",
+    ),
 }
 
 
