@@ -333,40 +333,60 @@ def dcr(cols: Sequence[Encoded], query: str, reference: str) -> np.ndarray:
     The distance of two rows is the mean over columns of: numbers
     min(|a - b| / range, 1) with the range of the reference column (0/1 mismatch
     when that range is 0); categories 0 if equal else 1; both missing 0, one
-    missing 1 (SDMetrics' DCR, a Gower distance). Computed in chunks of rows.
+    missing 1 (SDMetrics' DCR, a Gower distance). Computed in float32, in chunks of
+    query rows; category mismatches come from one matrix product of one-hot codes
+    (a missing category is one more code, so two missing entries match).
     """
-    q_num, r_num, q_cat, r_cat, ranged = [], [], [], [], []
-    for col in cols:
+    n_q, n_r = (len(cols[0].values[t]) for t in (query, reference))
+    num = [c for c in cols if c.numeric]
+    scaled = []
+    for col in num:
         q, r = col.values[query], col.values[reference]
-        if col.numeric:
-            finite = r[~np.isnan(r)]
-            rng = float(finite.max() - finite.min()) if finite.size else 0.0
-            ranged.append(rng > 0)
-            q_num.append(q / rng if rng > 0 else q)
-            r_num.append(r / rng if rng > 0 else r)
-        else:
-            q_cat.append(q)
-            r_cat.append(r)
-    qn = np.stack(q_num, 1) if q_num else np.zeros((len(cols[0].values[query]), 0))
-    rn = np.stack(r_num, 1) if r_num else np.zeros((len(cols[0].values[reference]), 0))
-    qc = np.stack(q_cat, 1) if q_cat else np.zeros((qn.shape[0], 0), np.int64)
-    rc = np.stack(r_cat, 1) if r_cat else np.zeros((rn.shape[0], 0), np.int64)
-    n_ref, d = rn.shape[0], len(cols)
-    step = max(1, _CHUNK_CELLS // max(1, n_ref))
-    out = np.empty(qn.shape[0])
-    for start in range(0, qn.shape[0], step):
-        total = np.zeros((min(step, qn.shape[0] - start), n_ref))
-        for j, is_ranged in enumerate(ranged):
-            a = qn[start : start + step, j][:, None]
-            b = rn[:, j][None, :]
-            diff = np.abs(a - b)
-            dist = np.minimum(diff, 1.0) if is_ranged else (diff > 0).astype(float)
-            na, nb = np.isnan(a), np.isnan(b)
-            total += np.where(na | nb, np.where(na & nb, 0.0, 1.0), dist)
-        for j in range(qc.shape[1]):
-            total += qc[start : start + step, j][:, None] != rc[:, j][None, :]
-        out[start : start + step] = total.min(axis=1) / d
+        finite = r[~np.isnan(r)]
+        rng = float(finite.max() - finite.min()) if finite.size else 0.0
+        s = rng if rng > 0 else 1.0
+        has_nan = bool(np.isnan(q).any() or np.isnan(r).any())
+        scaled.append(((q / s).astype(np.float32), (r / s).astype(np.float32),
+                       rng > 0, has_nan))  # fmt: skip
+    cat = [c for c in cols if not c.numeric]
+    onehot_q, onehot_r = _onehot(cat, query), _onehot(cat, reference)
+    step = max(1, _CHUNK_CELLS // max(1, n_r))
+    out = np.empty(n_q)
+    buf = np.empty((min(step, n_q), n_r), np.float32)
+    for start in range(0, n_q, step):
+        stop = min(start + step, n_q)
+        total = np.full((stop - start, n_r), float(len(cat)), np.float32)
+        if cat:
+            total -= onehot_q[start:stop] @ onehot_r.T  # mismatches = d_cat - matches
+        b = buf[: stop - start]
+        for q, r, ranged, has_nan in scaled:
+            np.subtract(q[start:stop, None], r[None, :], out=b)
+            np.abs(b, out=b)
+            if ranged:
+                np.minimum(b, 1.0, out=b)
+            else:
+                np.sign(b, out=b)  # 0 equal, 1 different
+            if has_nan:
+                qn, rn = np.isnan(q[start:stop]), np.isnan(r)
+                b[np.isnan(b)] = 1.0
+                b[np.ix_(qn, rn)] = 0.0
+            total += b
+        out[start:stop] = total.min(axis=1) / len(cols)
     return out
+
+
+def _onehot(cols: Sequence[Encoded], table: str) -> np.ndarray:
+    """Rows one-hot over every category of every column, missing as one more."""
+    n = len(cols[0].values[table]) if cols else 0
+    width = sum(len(c.labels) + 1 for c in cols)
+    m = np.zeros((n, width), np.float32)
+    offset = 0
+    for c in cols:
+        codes = c.values[table]
+        codes = np.where(codes < 0, len(c.labels), codes)
+        m[np.arange(n), offset + codes] = 1.0
+        offset += len(c.labels) + 1
+    return m
 
 
 # ---------------------------------------------------------------- SCM

@@ -156,6 +156,39 @@ def test_dcr__is_the_gower_distance_to_the_closest_row():
     assert qm.dcr(cols, "synthetic", "real").tolist() == [0.375, 0.5]
 
 
+def test_dcr__matches_a_row_by_row_computation():
+    rng = np.random.default_rng(1)
+    xq, xr = rng.normal(size=40), rng.normal(size=30)
+    xq[[0, 5]], xr[[3]] = np.nan, np.nan
+    kq, kr = rng.integers(-1, 3, 40), rng.integers(-1, 3, 30)
+    const_q, const_r = rng.choice([2.0, 3.0], 40), np.full(30, 2.0)
+    cols = [
+        qm.Encoded("x", "numeric", (), {"q": xq, "r": xr}),
+        qm.Encoded("k", "categorical", ("a", "b", "c"), {"q": kq, "r": kr}),
+        qm.Encoded("s", "numeric", (), {"q": const_q, "r": const_r}),
+    ]
+    span = np.nanmax(xr) - np.nanmin(xr)
+
+    def cell(a, b, scale):
+        if np.isnan(a) or np.isnan(b):
+            return 0.0 if np.isnan(a) and np.isnan(b) else 1.0
+        return min(abs(a - b) / scale, 1.0) if scale else float(a != b)
+
+    want = [
+        min(
+            (
+                cell(xq[i], xr[j], span)
+                + (kq[i] != kr[j])
+                + cell(const_q[i], const_r[j], 0)
+            )
+            / 3
+            for j in range(30)
+        )
+        for i in range(40)
+    ]
+    np.testing.assert_allclose(qm.dcr(cols, "q", "r"), want, rtol=1e-5, atol=1e-6)
+
+
 def test_quality_report__exact_copies_and_holdout_baseline(data):
     real, hold = data.iloc[:200], data.iloc[200:400]
     r = quality_report(real, real.iloc[::-1], target="y", holdout=hold)
