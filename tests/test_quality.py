@@ -385,3 +385,27 @@ def test_cli_report__happy_path_splits_a_holdout_when_none_is_given(csvs, capsys
     assert record["n_real"] == 120
     assert record["n_holdout"] == 60
     assert record["holdout_origin"].endswith("hold.csv")
+
+
+def test_quality_modules__import_only_the_allowed_libraries():
+    # numpy/pandas/sklearn/matplotlib and jaxscm's schema helpers; never torch,
+    # tabpfn, DoWhy or causal-learn (checked on the source, at any depth).
+    import ast
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "finetune"
+    files = [root / "quality.py", *sorted(root.glob("_quality_*.py"))]
+    allowed = {"numpy", "pandas", "sklearn", "matplotlib", "jaxscm", "finetune"}
+    assert len(files) >= 4
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                mods = [node.module or ""]
+            else:
+                continue
+            for m in mods:
+                top = m.split(".")[0]
+                assert top in allowed or top in sys.stdlib_module_names, (path, m)

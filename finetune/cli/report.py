@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
         origin = (
             f"30% of {args.real} split off, stratified by {args.target!r} with seed "
             f"{args.seed}; TRTR, DCR and the shapes use the other 70% "
-            f"({len(real)} rows)"
+            f"({len(real)} rows). A generator fitted on all of {args.real} has seen "
+            "the held-out rows, which flatters TSTR: pass --holdout with rows it "
+            "never saw"
         )
     report = quality.quality_report(
         real,
