@@ -8,7 +8,7 @@ import pytest
 
 from jaxscm import Column, discover
 from jaxscm.fitting import DiscoveryOptions as Opts
-from jaxscm.fitting._discover import marks_to_votes
+from jaxscm.fitting._discover import _votes, marks_to_votes
 
 # Skeleton F1 floor on the planted 10-node linear-Gaussian DAG below (2,000 rows).
 # Measured with these seeds (causal-learn 0.1.4.8): PC, FCI and both 0.90. The floor
@@ -117,3 +117,20 @@ def test_discover__progress_bar_stays_out_of_non_terminal_output(capsys):
     captured = capsys.readouterr()
     assert "discover" not in captured.err
     assert captured.out == ""
+
+
+def test_discover__copied_and_resample_constant_columns_do_not_fail_fisherz():
+    # Two 0/1 flags that are complements of each other (hypothyroid's 128-row splits:
+    # TT4_measured, T4U_measured, FTI_measured, TBG_measured) make every Fisher-z
+    # correlation sub-matrix that holds both singular: without the jittered retry
+    # every resample fails. A rare flag is also constant in most resamples.
+    x, _ = _planted(n=400, d=5)
+    flag = (x[:, 0] > 0).astype(float)
+    rare = np.zeros(400)
+    rare[:3] = 1.0
+    data = np.c_[x, flag, 1.0 - flag, rare]
+    with pytest.raises(ValueError, match="singular"):
+        _votes(("pc",), data, "fisherz", 0.05, None)
+    probs = discover(data, options=Opts(n_bootstrap=3), seed=0, progress=False)
+    assert np.isfinite(probs).all()
+    assert probs[5, 6] + probs[6, 5] == 1.0  # the complements stay adjacent

@@ -218,11 +218,49 @@ def _resample_votes(
     alpha: float,
     depth: int | None,
 ) -> np.ndarray | Exception:
-    """One resample's averaged votes, or the error that made it fail."""
+    """One resample's averaged votes, or the error that made it fail.
+
+    Fisher-z inverts correlation sub-matrices, which are singular when a column is
+    constant in the resample or a copy (an affine function) of others - common in
+    128-row resamples of tables with flags. Such a resample is run once more on the
+    data with a tiny seeded jitter (`_jitter`): a constant column becomes noise that
+    is independent of everything (no edges), copies stay almost perfectly dependent.
+    Resamples that run without it are unchanged.
+    """
     try:
-        return sum(_run(a, sample, test, alpha, depth) for a in algos) / len(algos)
+        return _votes(algos, sample, test, alpha, depth)
     except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as err:
+        if test == "fisherz" and "singular" in str(err):
+            try:
+                return _votes(algos, _jitter(sample), test, alpha, depth)
+            except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as again:
+                return again
         return err  # e.g. a resample where a rare category vanished
+
+
+def _votes(
+    algos: Sequence[str],
+    sample: np.ndarray,
+    test: str,
+    alpha: float,
+    depth: int | None,
+) -> np.ndarray:
+    return sum(_run(a, sample, test, alpha, depth) for a in algos) / len(algos)
+
+
+def _jitter(sample: np.ndarray, scale: float = 1e-4) -> np.ndarray:
+    """`sample` plus N(0, (scale * sd)^2) per column (scale alone where sd is 0),
+    from a fixed seed, so the retry is deterministic.
+
+    Examples:
+      >>> x = np.c_[np.ones(4), np.arange(4.0)]
+      >>> j = _jitter(x)
+      >>> bool(j[:, 0].std() > 0), bool(np.abs(j - x).max() < 1e-3)
+      (True, True)
+    """
+    sd = sample.std(axis=0)
+    noise = np.random.default_rng(0).standard_normal(sample.shape)
+    return sample + noise * scale * np.where(sd > 0, sd, 1.0)
 
 
 def _finish(
