@@ -18,7 +18,9 @@ from typing import Any
 from finetune.augmenters._base import CONDITIONAL, Generator, class_codes
 
 # name -> (module, class); filled as generators are added
-_REGISTRY: dict[str, tuple[str, str]] = {}
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "smote": ("finetune.augmenters._smote", "Smote"),
+}
 
 
 def names() -> tuple[str, ...]:

@@ -86,10 +86,12 @@ class Generator(abc.ABC):
 
         if not isinstance(X, pd.DataFrame):
             raise TypeError(f"X must be a pandas DataFrame, got {type(X).__name__}")
-        y = pd.Series(np.asarray(y, dtype=object), index=X.index)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
-        target = _target_name(X, columns)
+        name = getattr(y, "name", None)
+        y = np.asarray(y, dtype=object)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has shape {y.shape}")
+        y = pd.Series(y, index=X.index)
+        target = _target_name(X, columns, name)
         frame = X.assign(**{target: y})
         if columns is not None:
             columns = _target_last(columns, target)
@@ -103,7 +105,8 @@ class Generator(abc.ABC):
         self.class_share_ = counts / counts.sum()
         self.n_train_ = int(table.codes.shape[0])
         self._feature_names = [c.name for c in table.columns[:-1]]
-        self._fit(table.codes, seed)
+        self.seed_ = int(seed)
+        self._fit(table.codes, int(seed))
         return self
 
     def sample(self, n: int, *, seed: int = 0, y: Any = None) -> tuple[Any, Any]:
@@ -152,6 +155,27 @@ class Generator(abc.ABC):
             raise AssertionError(f"{self.name} did not honour the class request")
         frame = bridge.to_frame(codes, self.columns_)
         return frame[self._feature_names], frame[self.columns_[-1].name]
+
+    def _labels(self, n: int, seed: int, labels: np.ndarray | None) -> np.ndarray:
+        """`labels`, or (with None) n class codes in the training shares, shuffled.
+
+        The shares become counts by largest remainder (`class_codes`), so a pool of
+        n rows has the training class mix up to one row per class.
+        """
+        if labels is not None:
+            return labels
+        shares = dict(zip(self.classes_, self.class_share_.tolist(), strict=True))
+        out = class_codes(shares, n, self.classes_, seed)
+        assert out is not None
+        return out
+
+    def _rng(self, seed: int) -> np.random.Generator:
+        """The NumPy generator of one draw: the fit seed and the draw's seed."""
+        return np.random.default_rng([self.seed_, int(seed)])
+
+    def _kinds(self) -> tuple[str, ...]:
+        """The feature columns' kinds ("numeric", "integer", "categorical")."""
+        return tuple(c.kind for c in self.columns_[:-1])
 
     @abc.abstractmethod
     def _fit(self, codes: np.ndarray, seed: int) -> None:
@@ -215,8 +239,11 @@ def class_codes(y: Any, n: int, classes: Sequence[str], seed: int) -> np.ndarray
     return np.random.default_rng(seed).permutation(codes)
 
 
-def _target_name(X: Any, columns: Sequence[Column] | None) -> str:
+def _target_name(X: Any, columns: Sequence[Column] | None, name: Any) -> str:
+    """The target's column name: the schema's, else y's own name, else __target__."""
     if columns is None:
+        if isinstance(name, str) and name and name not in X.columns:
+            return name
         if _TARGET in X.columns:
             raise ValueError(f"X must not have a column named {_TARGET!r}")
         return _TARGET
