@@ -19,6 +19,7 @@ from finetune.augmenters._base import CONDITIONAL, Generator, class_codes
 
 # name -> (module, class); filled as generators are added
 _REGISTRY: dict[str, tuple[str, str]] = {
+    "gaussian_copula": ("finetune.augmenters._copula", "GaussianCopula"),
     "mixup": ("finetune.augmenters._mixup", "Mixup"),
     "smote": ("finetune.augmenters._smote", "Smote"),
 }
