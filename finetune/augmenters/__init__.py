@@ -22,6 +22,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "gaussian_copula": ("finetune.augmenters._copula", "GaussianCopula"),
     "mixup": ("finetune.augmenters._mixup", "Mixup"),
     "smote": ("finetune.augmenters._smote", "Smote"),
+    "table_augment": ("finetune.augmenters._table_augment", "TableAugment"),
 }
 
 

@@ -43,7 +43,9 @@ class Smote(Generator):
 
     def __init__(self, *, k_neighbors: int = 5) -> None:
         if not isinstance(k_neighbors, int) or k_neighbors < 1:
-            raise ValueError(f"k_neighbors must be an integer >= 1, got {k_neighbors!r}")
+            raise ValueError(
+                f"k_neighbors must be an integer >= 1, got {k_neighbors!r}"
+            )
         self.k_neighbors = k_neighbors
 
     def _fit(self, codes: np.ndarray, seed: int) -> None:
@@ -65,7 +67,9 @@ class Smote(Generator):
 
         kinds = self._kinds()
         cat = [j for j, k in enumerate(kinds) if k == "categorical"]
-        common = dict(sampling_strategy=strategy, k_neighbors=self.k_, random_state=seed)
+        common = dict(
+            sampling_strategy=strategy, k_neighbors=self.k_, random_state=seed
+        )
         if not cat:
             return SMOTE(**common)
         if len(cat) == len(kinds):
