@@ -19,6 +19,7 @@ from finetune.augmenters._base import CONDITIONAL, Generator, class_codes
 
 # name -> (module, class); filled as generators are added
 _REGISTRY: dict[str, tuple[str, str]] = {
+    "ctgan": ("finetune.augmenters._ctgan", "CTGAN"),
     "gaussian_copula": ("finetune.augmenters._copula", "GaussianCopula"),
     "mixed_model": ("finetune.augmenters._mixed_model", "MixedModel"),
     "mixup": ("finetune.augmenters._mixup", "Mixup"),
