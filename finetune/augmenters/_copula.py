@@ -8,8 +8,11 @@ For each class c, on its rows:
    distributional transform, seeded by the fit seed), so ties do not collapse to
    one score;
 2. the correlation matrix of the scores, shrunk towards the identity by
-   `shrinkage` and its eigenvalues floored at 1e-6 (so it stays positive definite
-   with fewer rows than columns; a constant column gets no correlation);
+   `shrinkage` (by default min(0.5, d / (10 m)) for d features and m rows of the
+   class: next to nothing on a tall table, where shrinking would only weaken every
+   dependence, much when rows are few) and its eigenvalues floored at 1e-6, so it
+   stays positive definite with fewer rows than columns; a constant column gets no
+   correlation;
 3. sampling draws z ~ N(0, R), u = Phi(z), and maps u back through each column's
    inverse empirical CDF: linearly interpolated between the observed values for a
    numeric column (never outside the observed range), the observed support exactly
@@ -34,7 +37,8 @@ class GaussianCopula(Generator):
     """A per-class Gaussian copula with empirical marginals.
 
     Args:
-      shrinkage: weight of the identity in the correlation matrix, in [0, 1).
+      shrinkage: weight of the identity in the correlation matrix, in [0, 1), or
+        None for min(0.5, d / (10 m)) per class (module docstring).
 
     Examples:
       >>> import numpy as np, pandas as pd
@@ -49,10 +53,12 @@ class GaussianCopula(Generator):
     conditional = "conditional"
     streaming = True
 
-    def __init__(self, *, shrinkage: float = 0.1) -> None:
-        if not (isinstance(shrinkage, (int, float)) and 0 <= shrinkage < 1):
-            raise ValueError(f"shrinkage must be in [0, 1), got {shrinkage!r}")
-        self.shrinkage = float(shrinkage)
+    def __init__(self, *, shrinkage: float | None = None) -> None:
+        if shrinkage is not None and not (
+            isinstance(shrinkage, (int, float)) and 0 <= shrinkage < 1
+        ):
+            raise ValueError(f"shrinkage must be in [0, 1) or None, got {shrinkage!r}")
+        self.shrinkage = None if shrinkage is None else float(shrinkage)
 
     def _fit(self, codes: np.ndarray, seed: int) -> None:
         from scipy.stats import norm, rankdata
@@ -76,18 +82,19 @@ class GaussianCopula(Generator):
             self._models.append((np.sort(x, axis=0), self._correlation(z)))
 
     def _correlation(self, z: np.ndarray) -> np.ndarray:
-        d = z.shape[1]
+        m, d = z.shape
+        s = min(0.5, d / (10 * m)) if self.shrinkage is None else self.shrinkage
         sd = z.std(axis=0)
         live = sd > 1e-12
         r = np.eye(d)
         if live.sum() > 1 and len(z) > 2:
             zc = (z[:, live] - z[:, live].mean(0)) / sd[live]
             r[np.ix_(live, live)] = zc.T @ zc / len(z)
-        r = (1 - self.shrinkage) * r + self.shrinkage * np.eye(d)
+        r = (1 - s) * r + s * np.eye(d)
         w, v = np.linalg.eigh(r)
         r = (v * np.maximum(w, 1e-6)) @ v.T
-        s = np.sqrt(np.diag(r))
-        return r / s[:, None] / s[None, :]
+        scale = np.sqrt(np.diag(r))
+        return r / scale[:, None] / scale[None, :]
 
     def _sample(self, n: int, seed: int, labels: np.ndarray | None) -> np.ndarray:
         from scipy.stats import norm
