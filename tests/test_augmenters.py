@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from _augment_data import planted
 
 from finetune import augmenters
 from finetune.augmenters import class_codes, make, names
@@ -44,19 +45,6 @@ def _params(with_slow: bool = True) -> list:
         for n in names()
         if with_slow or n not in SLOW
     ]
-
-
-def planted(n: int = 128, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """An easy planted-SCM table with numeric, integer and categorical features."""
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=n)
-    b = 0.9 * a + 0.4 * rng.normal(size=n)
-    k = rng.poisson(np.exp(1.5 + 0.4 * a)).astype(np.int64)
-    c = np.where(a + rng.normal(size=n) > 0, "high", "low")
-    X = pd.DataFrame({"a": a, "b": b, "k": k, "c": pd.Series(c, dtype="string")})
-    logit = 1.5 * a - 1.0 * b + 1.2 * (c == "high") - 1.8
-    y = pd.Series(np.where(logit + rng.logistic(size=n) > 0, "yes", "no"), name="y")
-    return X, y
 
 
 _FITTED: dict[str, augmenters.Generator] = {}

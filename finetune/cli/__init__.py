@@ -50,6 +50,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "finetune.cli.finetune",
         "fine-tune the TFM on a CSV with CausalMixFT",
     ),
+    "augment": (
+        "finetune.cli.augment",
+        "fit a generator (smote, ctgan, ...) to a table and write new rows",
+    ),
 }
 
 
