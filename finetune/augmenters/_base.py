@@ -69,6 +69,8 @@ class Generator(abc.ABC):
         Args:
           X: a DataFrame of features.
           y: the labels (a Series or array of length len(X)); at least two classes.
+            Without `columns`, a Series' name (when X has no such column) names
+            the target column, else it is "__target__".
           columns: the schema of `X`'s columns plus the target (the column flagged
             `is_target`, last), e.g. the estimator's; inferred when None.
           seed: the one seed of the fit.

@@ -43,7 +43,7 @@ class GaussianCopula(Generator):
     Examples:
       >>> import numpy as np, pandas as pd
       >>> rng = np.random.default_rng(0)
-      >>> X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.integers(0, 9, 40)})
+      >>> X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.integers(0, 99, 40)})
       >>> Xs, ys = GaussianCopula().fit(X, np.arange(40) % 2).sample(5, y="balanced")
       >>> str(Xs["b"].dtype), sorted(set(ys))
       ('int64', ['0', '1'])

@@ -32,9 +32,9 @@ class Mixup(Generator):
 
     Examples:
       >>> import numpy as np, pandas as pd
-      >>> X = pd.DataFrame({"a": np.arange(10.0)})
+      >>> X = pd.DataFrame({"a": np.arange(10.0) + 0.5})
       >>> Xs, ys = Mixup().fit(X, np.arange(10) % 2).sample(4, y="0")
-      >>> bool(Xs["a"].between(0, 8).all()), sorted(set(ys))
+      >>> bool(Xs["a"].between(0.5, 8.5).all()), sorted(set(ys))
       (True, ['0'])
     """
 
