@@ -306,3 +306,16 @@ def test_ctgan__time_budget_stops_training_early():
     assert 1 <= gen.epochs_ < 10_000
     assert gen.batch_size_ % 2 == 0
     assert gen.batch_size_ % gen.pac == 0
+
+
+def test_fit__takes_a_schema_with_the_target_anywhere():
+    from jaxscm import infer_schema
+
+    X, y = planted(40)
+    cols = infer_schema(X.assign(y=y)[["y", "a", "b", "k", "c"]], "y")
+    assert cols[0].is_target
+    gen = make("mixup").fit(X, y, columns=cols)
+    assert [c.name for c in gen.columns_] == ["a", "b", "k", "c", "y"]
+    Xs, ys = gen.sample(5, seed=0)
+    assert list(Xs.columns) == ["a", "b", "k", "c"]
+    assert ys.name == "y"
