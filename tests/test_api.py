@@ -176,6 +176,30 @@ def test_finetune__import_is_cheap_and_all_is_a_known_snapshot():
     ]
 
 
+def test_augmenters__listing_imports_no_generator_and_all_is_a_snapshot():
+    # names() and make's registry are lazy: no torch, sklearn, ctgan or imblearn
+    # until a generator is made.
+    code = (
+        "import sys, finetune.augmenters as a\n"
+        "a.names()\n"
+        "heavy = ('torch', 'sklearn', 'ctgan', 'imblearn', 'tabpfn')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+        "print(','.join(a.__all__))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    heavy, names = out.stdout.rstrip("\n").split("\n")
+    assert heavy == "", f"import finetune.augmenters pulled in: {heavy}"
+    assert sorted(names.split(",")) == [
+        "CONDITIONAL",
+        "Generator",
+        "class_codes",
+        "make",
+        "names",
+    ]
+
+
 def test_bridge__all_is_a_known_snapshot():
     import bridge
 

@@ -29,6 +29,7 @@ def test_cli__every_subcommand_lives_in_the_cli_package():
         "pretrain",
         "finetune",
         "report",
+        "augment",
     }
     assert {m for m, _ in SUBCOMMANDS.values()} == {
         "finetune.cli.demo",
@@ -38,6 +39,7 @@ def test_cli__every_subcommand_lives_in_the_cli_package():
         "finetune.cli.pretrain",
         "finetune.cli.finetune",
         "finetune.cli.report",
+        "finetune.cli.augment",
     }
     args = build_parser().parse_args(["demo", "--seeds", "2"])
     assert (args.dataset, args.seeds, args.n_train) == ("credit-g", 2, 128)
@@ -70,6 +72,58 @@ def test_cli__bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, me
     assert err.count("\n") == 1
     assert err.startswith(f"causalmixft {argv[0]}: error: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def _augment_csv(tmp_path):
+    from _augment_data import planted
+
+    X, y = planted(60)
+    path = tmp_path / "t.csv"
+    X.assign(y=y)[["a", "y", "b", "k", "c"]].to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--target", "label"], "target column 'label' is not in"),
+        (["--target", "y", "--classes", "yes=lots"], "--classes 'yes=lots'"),
+        (["--target", "y", "--classes", "maybe=1"], "class 'maybe' is not a training"),
+        (["--target", "a"], "target column 'a' has"),  # a numeric target: 60 classes
+    ],
+)
+def test_augment__bad_input_is_one_line_exit_2_nothing_written(
+    tmp_path, capsys, extra, message
+):
+    path = _augment_csv(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = ["augment", str(path), "--generator", "mixup", "-n", "10"]
+    rc = main([*argv, *extra, "-o", str(tmp_path / "out.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_augment__writes_the_table_columns_in_order_with_the_asked_classes(
+    tmp_path, capsys
+):
+    path = _augment_csv(tmp_path)
+    out = tmp_path / "out.csv"
+    argv = ["augment", str(path), "--target", "y", "--generator", "smote"]
+    rc = main([*argv, "-n", "30", "-o", str(out), "--classes", "yes=2,no=1"])
+    assert rc == 0
+    assert "wrote 30 rows x 5 columns from smote" in capsys.readouterr().out
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["a", "y", "b", "k", "c"]
+    assert df["y"].value_counts().to_dict() == {"yes": 20, "no": 10}
+    assert set(df["c"]) <= {"high", "low"}
+    rc = main([*argv, "-n", "30", "-o", str(tmp_path / "b.csv"), "--seed", "0"])
+    assert rc == 0
+    again = pd.read_csv(tmp_path / "b.csv")
+    main([*argv, "-n", "30", "-o", str(tmp_path / "c.csv"), "--seed", "0"])
+    pd.testing.assert_frame_equal(again, pd.read_csv(tmp_path / "c.csv"))
 
 
 def test_split_target__lists_the_columns_and_refuses_missing_labels():

@@ -54,6 +54,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "finetune.cli.report",
         "quality report of a synthetic table against the real one",
     ),
+    "augment": (
+        "finetune.cli.augment",
+        "fit a generator (smote, ctgan, ...) to a table and write new rows",
+    ),
 }
 
 
