@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +142,14 @@ def _map_ray(
         ) from err
     started = not ray.is_initialized()
     if started:
+        # ray.init installs its own SIGTERM handler, which aborts the process (exit
+        # 134) before any `finally` runs; the caller's handler (the CLI unwinds on
+        # SIGTERM as on Ctrl-C) is put back, so Ray is shut down cleanly.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGTERM) if main else None
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     try:
         # NumPy leaves travel through Ray's object store without a copy per task.
         ref = ray.put(jax.tree.map(np.asarray, model))
