@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,11 @@ def _map_ray(
         # SIGTERM as on Ctrl-C) is put back, so Ray is shut down cleanly.
         main = threading.current_thread() is threading.main_thread()
         previous = signal.getsignal(signal.SIGTERM) if main else None
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        with warnings.catch_warnings():
+            # Ray starts its daemons with fork + exec; JAX's warning about forking a
+            # multithreaded process is about children that keep running Python.
+            warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     try:

@@ -26,9 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _model_dir(path: Path, seed: int = 0) -> Path:
     """A fitted-model folder of a 3-graph ensemble with a categorical target."""
     scms = [
-        jaxscm.random_scm(
-            jax.random.key(seed + i), 4, target=True, mechanism="mixed", noise="mixed"
-        )
+        jaxscm.random_scm(jax.random.key(seed + i), 4, target=True, noise="mixed")
         for i in range(3)
     ]
     ens = jaxscm.stack(scms)

@@ -17,6 +17,10 @@ import jaxscm
 
 ray = pytest.importorskip("ray")
 
+# ray.init starts its daemons with fork + exec; JAX warns about any fork of a process
+# whose JAX threads run (other tests in this process started them).
+pytestmark = pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
