@@ -17,6 +17,13 @@ needed: with the default (partitionable threefry) key the random bits of a row
 depend on the key and the row index only, so the concatenated parts are the rows a
 single-device `jaxscm.sample(key, scm, n)` draws. On GPUs/TPUs the same script works
 unchanged (the mesh then spans all accelerators of all hosts).
+
+With ``--dataset`` the processes write one sharded Parquet dataset instead (the format
+of ``causalmixft sample --shards``): process i of K writes shard i with
+`bridge.write_dataset(..., shards=K, shard_index=i)`, drawing only its own blocks of
+rows, and whichever finishes last writes the manifest. The rows then follow the
+dataset's block rule, so the folder equals a one-process `bridge.write_dataset` (and
+``causalmixft sample -o file.parquet``) run for the same key and ``--chunk``.
 """
 
 from __future__ import annotations
@@ -35,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nodes", type=int, default=10)
     p.add_argument("--rows", type=int, default=4096, help="total rows (all processes)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--dataset",
+        action="store_true",
+        help="write shard <process-id> of a sharded Parquet dataset in --out",
+    )
+    p.add_argument("--chunk", type=int, default=100_000, help="rows per block")
     args = p.parse_args(argv)
 
     import jax
@@ -53,6 +66,26 @@ def main(argv: list[str] | None = None) -> int:
     scm = random_scm(
         jax.random.key(args.seed), args.nodes, mechanism="mixed", noise="mixed"
     )
+    if args.dataset:
+        import bridge
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        out = bridge.write_dataset(
+            args.out,
+            jax.random.key(args.seed + 1),
+            scm,
+            args.rows,
+            shards=jax.process_count(),
+            shard_index=jax.process_index(),
+            chunk=args.chunk,
+        )
+        print(
+            f"process {jax.process_index()}/{jax.process_count()}: shard "
+            f"{jax.process_index()} {out['written'] or 'kept'}; manifest "
+            f"{out['manifest'] or 'waits for the other shards'}"
+        )
+        jax.distributed.shutdown()
+        return 0
     mesh = Mesh(np.array(jax.devices()), ("rows",))  # every device of every process
     x = sample_sharded(jax.random.key(args.seed + 1), scm, args.rows, mesh)
     blocks = local_rows(x)

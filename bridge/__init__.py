@@ -7,10 +7,15 @@
 * `read_table`: a user's CSV/TSV/Parquet file -> DataFrame, with errors naming the file.
 * `write_samples`: n decoded rows of an SCM or ensemble to a CSV/Parquet file.
 * `table_format`: which table format a file name means.
+* `write_dataset`: n rows as a sharded Parquet folder + manifest (serial, one shard
+  of a job array, or over Ray), equal to `write_samples`' rows; resumable.
+* `verify_dataset`: rehashes a dataset folder's shards against its manifest.
 """
 
+from bridge._dataset import verify_dataset
 from bridge._frame import to_frame
 from bridge._parquet import arrow_schema, write_parquet
+from bridge._sharded import write_dataset
 from bridge._stream import stream
 from bridge._table import read_table, table_format, write_samples
 from bridge._torch import from_torch, to_torch
@@ -23,6 +28,8 @@ __all__ = [
     "table_format",
     "to_frame",
     "to_torch",
+    "verify_dataset",
+    "write_dataset",
     "write_parquet",
     "write_samples",
 ]

@@ -211,6 +211,8 @@ def test_bridge__all_is_a_known_snapshot():
         "table_format",
         "to_frame",
         "to_torch",
+        "verify_dataset",
+        "write_dataset",
         "write_parquet",
         "write_samples",
     ]

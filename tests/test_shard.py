@@ -193,3 +193,45 @@ def test_multihost_example__two_processes_equal_single_device(tmp_path):
     scm = random_scm(jax.random.key(3), 8, mechanism="mixed", noise="mixed")
     want = np.asarray(jax.jit(sample, static_argnums=2)(jax.random.key(4), scm, 64))
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow  # two JAX processes start and compile
+def test_multihost_example__dataset_mode_equals_one_process_dataset(tmp_path):
+    """Each jax.distributed process writes its shard; the folder equals a serial run."""
+    import pyarrow.parquet as pq
+
+    import bridge
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "benchmarks.multihost_example", "--coordinator"]
+    cmd += [f"localhost:{port}", "--num-processes", "2", "--out", str(tmp_path / "ds")]
+    cmd += ["--nodes", "6", "--rows", "1000", "--seed", "3", "--dataset"]
+    cmd += ["--chunk", "64"]
+    procs = [
+        subprocess.Popen(
+            cmd + ["--process-id", str(i)],
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        results = [p.communicate(timeout=180) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, (_, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    man = bridge.verify_dataset(tmp_path / "ds")
+    assert [s["rows"] for s in man["shards"]] == [[0, 512], [512, 1000]]
+    scm = random_scm(jax.random.key(3), 6, mechanism="mixed", noise="mixed")
+    bridge.write_samples(
+        tmp_path / "one.parquet", jax.random.key(4), scm, 1000, chunk=64
+    )
+    assert pq.read_table(tmp_path / "ds").equals(
+        pq.read_table(tmp_path / "one.parquet")
+    )
