@@ -18,7 +18,9 @@ from typing import Any
 from finetune.augmenters._base import CONDITIONAL, Generator, class_codes
 
 # name -> (module, class); filled as generators are added
-_REGISTRY: dict[str, tuple[str, str]] = {}
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "tabddpm": ("finetune.augmenters._tabddpm", "TabDDPM"),
+}
 
 
 def names() -> tuple[str, ...]:
