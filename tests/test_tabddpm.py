@@ -220,6 +220,16 @@ def detection_auc(real: pd.DataFrame, synth: pd.DataFrame, seed: int = 0) -> flo
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+    from jaxscm._schema import label
+
+    real, synth = real.reset_index(drop=True), synth.reset_index(drop=True)
+    for c in real.columns:  # one encoding for both: a generator decodes by schema
+        if not (
+            pd.api.types.is_numeric_dtype(real[c])
+            and pd.api.types.is_numeric_dtype(synth[c])
+        ):
+            real[c] = [label(v) for v in real[c]]
+            synth[c] = [label(v) for v in synth[c]]
     both = pd.concat([real, synth], ignore_index=True)
     X = pd.get_dummies(both, dtype=float).to_numpy()
     z = np.r_[np.zeros(len(real)), np.ones(len(synth))]

@@ -161,7 +161,11 @@ class TabDDPM(Generator):
 
     Args (keyword-only):
       steps: training steps (each one batch).
-      timesteps: diffusion steps T (the paper uses 100 or 1000).
+      timesteps: diffusion steps T (the paper tunes it in {100, 1000}). 100 by
+        default: on credit-g at 128 rows (2,000 steps), T = 100 and 1000 gave HGB
+        detection AUCs of 0.44 and 0.42 of 128 synthetic vs the 128 real rows,
+        and sampling is ~T times the denoiser's cost (156 vs 21 rows/s on a
+        loaded 2-core CPU).
       d_layers: widths of the denoiser's hidden blocks.
       dim_t: width of the step and label embeddings and of the input projection.
       batch_size: rows per step; None: min(n, 256).
@@ -195,7 +199,7 @@ class TabDDPM(Generator):
         self,
         *,
         steps: int = 2000,
-        timesteps: int = 1000,
+        timesteps: int = 100,
         d_layers: Sequence[int] = (256, 256),
         dim_t: int = 128,
         batch_size: int | None = None,
