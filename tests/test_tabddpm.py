@@ -273,3 +273,24 @@ def test_tabddpm__planted_table_is_hard_to_detect():
     # the class-conditional structure survives: the mean of `a` by class
     gap = Xs["a"][ys.astype(str) == "1"].mean() - Xs["a"][ys.astype(str) == "0"].mean()
     assert 1.0 < gap < 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["categorical_only", "numeric_only_dropout"])
+def test_tabddpm__one_kind_of_feature(kind):
+    rng = np.random.default_rng(0)
+    n = 60
+    y = rng.integers(0, 2, n)
+    if kind == "categorical_only":
+        X, extra = pd.DataFrame({"c": np.where(rng.random(n) < 0.5, "p", "q")}), {}
+    else:
+        X, extra = pd.DataFrame({"a": rng.normal(size=n)}), {"dropout": 0.2}
+    gen = augmenters.make("tabddpm", **TINY, **extra).fit(X, y, seed=0)
+    Xs, ys = gen.sample(10, seed=0, y=[0, 1] * 5)
+    assert list(Xs.columns) == list(X.columns)
+    assert ys.tolist() == ["0", "1"] * 5
+    if kind == "categorical_only":
+        assert set(Xs["c"]) <= {"p", "q"}
+    else:
+        assert X["a"].min() <= Xs["a"].min()
+        assert Xs["a"].max() <= X["a"].max()
