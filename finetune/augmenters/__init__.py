@@ -25,6 +25,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "mixup": ("finetune.augmenters._mixup", "Mixup"),
     "smote": ("finetune.augmenters._smote", "Smote"),
     "table_augment": ("finetune.augmenters._table_augment", "TableAugment"),
+    "tabddpm": ("finetune.augmenters._tabddpm", "TabDDPM"),
 }
 
 
