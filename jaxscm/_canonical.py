@@ -23,6 +23,13 @@ rewritten into forms that compute the same values but share structure:
   exactly 0), and a 0/1 `Permute` matrix maps the model's classes to the column's
   categories (a trailing `Select` is folded into it).
 
+* output maps (`Mapped`) are padded to common knot counts (knots continuing at
+  slope 0) and support sizes (the last value repeated), and where any member at a
+  position has one, the other numeric mechanisms get an identity map (every step
+  switched off by `jnp.where`: exact); point-mass gates are canonical predictors
+  over two classes, their rests canonical mechanisms with residuals padded (the
+  padding is never read: `PointMass.count`).
+
 Only the binary sigmoid -> two-logit softmax step changes rounding (by float ulps);
 everything else computes bit for bit what the member computes. Predictors of other
 shapes (e.g. surrogate pipelines, MinMax scaling) are left as they are, grouped by

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import networkx as nx
@@ -214,3 +216,41 @@ def test_fit_scm__planted_zero_inflated_and_grid_columns_are_reproduced():
     # stated ceiling: real-vs-synthetic HGB ROC-AUC <= 0.75 (measured: off 0.98)
     assert aucs["on"] <= 0.75, aucs
     assert aucs["off"] > aucs["on"] + 0.1, aucs
+
+
+def test_check_parameters__refuses_broken_marginal_fields():
+    from jaxscm._validate import ParameterError, check_parameters
+
+    inner = jaxscm.Additive(
+        f=jaxscm.Linear(jnp.array([1.0]), jnp.array(0.0)),
+        noise=jaxscm.Empirical(jnp.array([-1.0, 1.0])),
+    )
+    m = Mapped.identity(inner, dtype=jnp.float32, knots=3)
+    check_parameters(m)  # switched off: any knots pass
+    bad = dataclasses.replace(
+        m, warp_x=jnp.array([0.0, 2.0, 1.0]), warped=jnp.asarray(True)
+    )
+    with pytest.raises(ParameterError, match="warp_x must be strictly increasing"):
+        check_parameters(bad)
+    gate = jaxscm.Linear(jnp.zeros((1,)), jnp.array(0.0), output="sigmoid")
+    pm = PointMass(point=jnp.array(0.0), gate=gate, rest=inner, count=jnp.array(3.0))
+    with pytest.raises(ParameterError, match=r"count must be in \[1, 2\]"):
+        check_parameters(pm)
+
+
+def test_cli__fit_scm_parses_the_marginal_switches():
+    import argparse
+
+    from finetune.cli import fit_scm as cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(
+        ["t.csv", "--target", "y", "-o", "m", "--no-snap", "--no-transform"]
+    )
+    assert (args.no_snap, args.no_clip, args.no_point_mass, args.no_transform) == (
+        True,
+        False,
+        False,
+        True,
+    )

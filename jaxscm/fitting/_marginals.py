@@ -137,6 +137,9 @@ def plan_column(y: np.ndarray, kind: str, options: MarginalOptions) -> ColumnPla
     """Decides the fixes for a numeric column from its training values (rules in the
     module docstring)."""
     y = np.asarray(y, np.float64)
+    y = y[np.isfinite(y)]  # `fit` passes imputed codes; other callers may not
+    if y.shape[0] == 0:
+        return ColumnPlan()
     u, counts = np.unique(y, return_counts=True)
     n = y.shape[0]
     support, grid = None, False
