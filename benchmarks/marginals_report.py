@@ -55,6 +55,23 @@ def synthetic(model, n: int, seed: int = 0) -> np.ndarray:
     return np.concatenate(list(x), axis=0)[:n]
 
 
+def _known_labels(df, columns) -> np.ndarray:
+    """Rows whose categorical labels all occur in the training schema (validation
+    rows may hold a label the 500 training rows lack)."""
+    from jaxscm import SchemaError
+
+    keep = np.ones(len(df), bool)
+    for col in columns:
+        if col.kind != "categorical":
+            continue
+        for i, v in enumerate(df[col.name].to_numpy(dtype=object, na_value=None)):
+            try:
+                col.code_of(np.array([v], dtype=object))
+            except SchemaError:
+                keep[i] = False
+    return keep
+
+
 def timing(model, reps: int = 5) -> dict[str, float]:
     """Compile seconds and median call seconds of jit(sample) for 512 rows."""
     import jax
@@ -98,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                 train, s.y_train.name, seed=0, progress=False, marginals=opts
             )
             row[f"fit_s_{tag}"] = time.perf_counter() - t
-            codes = prepare(real, s.y_val.name, columns=model.columns).codes
+            seen = _known_labels(real, model.columns)
+            row["n_real_known"] = int(seen.sum())
+            codes = prepare(real[seen], s.y_val.name, columns=model.columns).codes
             fake = synthetic(model, len(codes))
             row[f"auc_{tag}"] = detection_auc(codes, fake, model.columns)
             row.update({f"{k}_{tag}": v for k, v in timing(model).items()})
