@@ -23,6 +23,7 @@ from jaxscm._compile_cache import compilation_cache_dir, enable_compilation_cach
 from jaxscm._ensemble import Ensemble, stack
 from jaxscm._io import FormatError, load, save
 from jaxscm._linear import Linear
+from jaxscm._marginal import Mapped, PointMass
 from jaxscm._mechanisms import Additive, Classifier, Constant, Mechanism, Root
 from jaxscm._mlp import MLP
 from jaxscm._noise import PARAMETRIC_FAMILIES, Empirical, Parametric, gaussian
@@ -47,6 +48,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "seeded_numpy": ("jaxscm.fitting", "seeded_numpy"),
     "fit_scm": ("jaxscm.fitting", "fit_scm"),
     "FitInfo": ("jaxscm.fitting", "FitInfo"),
+    "MarginalOptions": ("jaxscm.fitting", "MarginalOptions"),
     "save_fit": ("jaxscm.fitting", "save_fit"),
     "load_fit": ("jaxscm.fitting", "load_fit"),
     "infer_schema": ("jaxscm.fitting", "infer_schema"),
@@ -64,8 +66,10 @@ __all__ = [
     "Ensemble",
     "FormatError",
     "Linear",
+    "Mapped",
     "Mechanism",
     "Parametric",
+    "PointMass",
     "Root",
     "SchemaError",
     "TreeEnsemble",

@@ -23,6 +23,13 @@ rewritten into forms that compute the same values but share structure:
   exactly 0), and a 0/1 `Permute` matrix maps the model's classes to the column's
   categories (a trailing `Select` is folded into it).
 
+* output maps (`Mapped`) are padded to common knot counts (knots continuing at
+  slope 0) and support sizes (the last value repeated), and where any member at a
+  position has one, the other numeric mechanisms get an identity map (every step
+  switched off by `jnp.where`: exact); point-mass gates are canonical predictors
+  over two classes, their rests canonical mechanisms with residuals padded (the
+  padding is never read: `PointMass.count`).
+
 Only the binary sigmoid -> two-logit softmax step changes rounding (by float ulps);
 everything else computes bit for bit what the member computes. Predictors of other
 shapes (e.g. surrogate pipelines, MinMax scaling) are left as they are, grouped by
@@ -31,6 +38,7 @@ their own structure.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,8 +49,10 @@ from jaxtyping import Array, Float
 
 from jaxscm._features import Embed, Encode, Pipeline, Select, Standardize
 from jaxscm._linear import Linear
+from jaxscm._marginal import Mapped, PointMass
 from jaxscm._mechanisms import Additive, Classifier, Root
 from jaxscm._mlp import MLP
+from jaxscm._noise import Empirical
 from jaxscm._pytree import pytree_dataclass
 from jaxscm._schema import Column
 from jaxscm._tree import TreeEnsemble
@@ -127,20 +137,29 @@ def envelope(nodes: Sequence[tuple[Column, Any]]) -> dict[str, Any]:
     """
     trees: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
     tables, classes, scale = [], [], False
+    knots, support, resid, mapped = [], [], [], False
     for col, m in nodes:
-        parts = split(m.f) if isinstance(m, (Additive, Classifier)) else None
-        if parts is None:
-            continue
-        enc, scaler, core, _ = parts
-        if isinstance(core, TreeEnsemble):
-            t, nodes_per_tree = core.feature.shape
-            shape = (t, nodes_per_tree, core.depth)
-            trees.setdefault((type(m).__name__, t), []).append(shape)
-        if enc is not None:
-            tables.extend(jnp.shape(t) for t in enc.tables)
-        scale = scale or scaler is not None
-        if isinstance(m, Classifier):
-            classes.append(max(col.n_categories, 2))
+        for kind, f, is_clf in _predictors(m):
+            parts = split(f)
+            if parts is None:
+                continue
+            enc, scaler, core, _ = parts
+            if isinstance(core, TreeEnsemble):
+                t, nodes_per_tree = core.feature.shape
+                shape = (t, nodes_per_tree, core.depth)
+                trees.setdefault((kind, t), []).append(shape)
+            if enc is not None:
+                tables.extend(jnp.shape(t) for t in enc.tables)
+            scale = scale or scaler is not None
+            if is_clf:
+                classes.append(max(col.n_categories, 2))
+        for w in _wrappers(m):
+            if isinstance(w, Mapped):
+                mapped = True
+                knots.append(jnp.shape(w.warp_x)[0])
+                support.append(jnp.shape(w.support)[0])
+            else:
+                resid.append(jnp.shape(w.rest.noise.values)[0])
     return {
         "trees": {
             kind: tuple(max(s[i] for s in shapes) for i in range(3)) if shapes else None
@@ -151,11 +170,86 @@ def envelope(nodes: Sequence[tuple[Column, Any]]) -> dict[str, Any]:
         ),
         "scale": scale,
         "classes": max(classes) if classes else None,
+        "mapped": (max(knots), max(support)) if mapped else None,
+        "residuals": max(resid) if resid else None,
     }
 
 
+def _predictors(m: Any) -> list[tuple[str, Any, bool]]:
+    """(tree kind, predictor, is a classifier over the column's classes) inside `m`."""
+    if isinstance(m, Mapped):
+        return _predictors(m.mech)
+    if isinstance(m, PointMass):
+        return [("Gate", m.gate, False), *_predictors(m.rest)]
+    if isinstance(m, (Additive, Classifier)):
+        return [(type(m).__name__, m.f, isinstance(m, Classifier))]
+    return []
+
+
+def _wrappers(m: Any) -> list[Any]:
+    """The `Mapped` and `PointMass` wrappers inside `m`, outermost first."""
+    if isinstance(m, Mapped):
+        return [m, *_wrappers(m.mech)]
+    if isinstance(m, PointMass):
+        return [m, *_wrappers(m.rest)]
+    return []
+
+
 def canonical(mech: Any, p: int, p_max: int, env: dict[str, Any], n_categories: int):
-    """An equivalent mechanism in canonical form, and how many inputs it reads."""
+    """An equivalent mechanism in canonical form, and how many inputs it reads.
+
+    Where any member at this position has an output map (`Mapped`), the numeric
+    mechanisms without one get an identity map (every step switched off, exact),
+    and all maps are padded to common knot and support sizes, so they share groups.
+    """
+    out, reads = _canonical(mech, p, p_max, env, n_categories)
+    if env.get("mapped") is not None and not isinstance(out, (Mapped, CodeClassifier)):
+        if isinstance(out, (Additive, PointMass)):
+            knots, size = env["mapped"]
+            out = Mapped.identity(out, dtype=float_dtype(out), knots=knots, size=size)
+    return out, reads
+
+
+def _canonical(mech: Any, p: int, p_max: int, env: dict[str, Any], n_categories: int):
+    if isinstance(mech, Mapped):
+        inner, reads = _canonical(mech.mech, p, p_max, env, n_categories)
+        knots, size = env["mapped"]
+        m = jnp.shape(mech.warp_x)[0]
+        # Knots past the last one continue at slope 0 (interp values unchanged);
+        # support padded with its last value (the nearest value unchanged).
+        step = jnp.arange(1, knots - m + 1, dtype=jnp.result_type(mech.warp_x))
+        return (
+            Mapped(
+                mech=inner,
+                warp_x=jnp.concatenate([mech.warp_x, mech.warp_x[-1] + step]),
+                warp_y=_pad_edge(mech.warp_y, knots),
+                warped=mech.warped,
+                lo=mech.lo,
+                hi=mech.hi,
+                clipped=mech.clipped,
+                rounded=mech.rounded,
+                support=_pad_edge(mech.support, size),
+                snapped=mech.snapped,
+            ),
+            reads,
+        )
+    if isinstance(mech, PointMass):
+        rest, reads = _canonical(mech.rest, p, p_max, env, n_categories)
+        gate, gate_reads = mech.gate, p
+        if split(mech.gate) is not None:
+            gate = _predictor(mech.gate, p, p_max, env, kind="Gate", n_categories=2)
+            gate_reads = p_max
+        if reads != gate_reads:  # an odd predictor: keep the node as it is
+            return mech, p
+        return (
+            PointMass(
+                point=mech.point,
+                gate=gate,
+                rest=_with_residuals(rest, env["residuals"]),
+                count=mech.count,
+            ),
+            reads,
+        )
     if isinstance(mech, Root):
         dtype = float_dtype(mech)
         zero = Linear(coef=jnp.zeros((p_max,), dtype), intercept=jnp.zeros((), dtype))
@@ -174,6 +268,20 @@ def canonical(mech: Any, p: int, p_max: int, env: dict[str, Any], n_categories: 
         last = jnp.asarray(n_categories - 1, float_dtype(mech))
         return CodeClassifier(f=f, last=last), p_max
     return mech, p
+
+
+def _pad_edge(a: jax.Array, size: int) -> jax.Array:
+    return jnp.pad(a, (0, size - jnp.shape(a)[0]), mode="edge")
+
+
+def _with_residuals(rest: Any, size: int) -> Any:
+    """`rest` with its (sorted) empirical residuals padded to `size` (`PointMass`
+    reads only the first `count`)."""
+    if isinstance(rest, Mapped):
+        return dataclasses.replace(rest, mech=_with_residuals(rest.mech, size))
+    return dataclasses.replace(
+        rest, noise=Empirical(values=_pad_edge(rest.noise.values, size))
+    )
 
 
 def _predictor(
@@ -218,6 +326,7 @@ def _predictor(
                 np.asarray(scaler.scale),
             )
         pre.append(Standardize(mean=jnp.asarray(mean), scale=jnp.asarray(scale)))
+    k_max = 2 if kind == "Gate" else env["classes"]
     trees = (
         env["trees"][(kind, core.feature.shape[0])]
         if isinstance(core, TreeEnsemble)
@@ -228,7 +337,7 @@ def _predictor(
         steps = (*pre, core, *post)
     else:
         select = post[0].index if post else None
-        core, matrix = _pad_classes(core, env["classes"], n_categories, select)
+        core, matrix = _pad_classes(core, k_max, n_categories, select)
         steps = (*pre, core, Permute(matrix=jnp.asarray(matrix)))
     return steps[0] if len(steps) == 1 else Pipeline(steps=steps)
 

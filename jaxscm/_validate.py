@@ -45,6 +45,8 @@ def check_parameters(model: Any) -> None:
         if type(obj).__name__ == "Parametric":
             _check_noise(model, path, obj)
             continue
+        if type(obj).__name__ in ("Mapped", "PointMass"):
+            _check_marginal(model, path, obj)
         if not _is_array(obj):
             continue
         a = np.asarray(obj)
@@ -79,6 +81,46 @@ def _check_noise(model: Any, path: str, noise: Any) -> None:
             raise ParameterError(
                 f"{_where(model, path, idx)}: noise field {field} is {a[idx]}, must be "
                 f"{need} ({noise.family} noise); the model is corrupted - refit it"
+            )
+
+
+def _check_marginal(model: Any, path: str, obj: Any) -> None:
+    """Knots strictly increasing, support sorted, lo <= hi, residual count in range
+    (along the last axis: an ensemble's leaves carry a member axis first)."""
+    checks = []
+    if type(obj).__name__ == "Mapped":
+        warped = np.asarray(obj.warped, bool)
+        bad_knots = ~(np.diff(np.asarray(obj.warp_x), axis=-1) > 0).all(-1) & warped
+        checks += [
+            ("warp_x", bad_knots, "strictly increasing"),
+            (
+                "warp_y",
+                ~(np.diff(np.asarray(obj.warp_y), axis=-1) >= 0).all(-1) & warped,
+                "non-decreasing",
+            ),
+            (
+                "support",
+                ~(np.diff(np.asarray(obj.support), axis=-1) >= 0).all(-1),
+                "sorted",
+            ),
+            (
+                "hi",
+                (np.asarray(obj.lo) > np.asarray(obj.hi))
+                & np.asarray(obj.clipped, bool),
+                ">= lo",
+            ),
+        ]
+    else:
+        count = np.asarray(obj.count)
+        size = np.shape(obj.rest.noise.values)[-1]
+        checks.append(("count", (count < 1) | (count > size), f"in [1, {size}]"))
+    for name, bad, need in checks:
+        bad = np.atleast_1d(bad)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ParameterError(
+                f"{_where(model, path, idx)}: field {path.lstrip('.')}.{name} must "
+                f"be {need}; the model is corrupted - refit it"
             )
 
 

@@ -61,6 +61,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="fast",
         help="how node predictors are chosen",
     )
+    for fix, what in (
+        ("snap", "snapping grid / few-valued columns and rounding integer ones"),
+        ("clip", "clipping bounded columns to their observed range"),
+        ("point-mass", "the gated point mass of a frequent value (e.g. zeros)"),
+        ("transform", "the quantile-normal transform of skewed columns"),
+    ):
+        parser.add_argument(
+            f"--no-{fix}",
+            action="store_true",
+            help=f"turn off {what} (numeric nodes; off with --mechanisms auto)",
+        )
     parser.add_argument(
         "--free-target",
         action="store_true",
@@ -116,6 +127,14 @@ def run(args: argparse.Namespace) -> int:
         discovery=discovery,
         mechanisms=args.mechanisms,
         progress=not args.quiet,
+        marginals=jaxscm.MarginalOptions.off()
+        if args.mechanisms == "auto"
+        else jaxscm.MarginalOptions(
+            snap=not args.no_snap,
+            clip=not args.no_clip,
+            point_mass=not args.no_point_mass,
+            transform=not args.no_transform,
+        ),
     )
     out = jaxscm.save_fit(args.output, model, overwrite=args.overwrite)
     info = model.info

@@ -262,8 +262,14 @@ def _register_mechanisms() -> None:
     _mechanism.register(StochasticModel, root)
 
     @_mechanism.register(PostNonlinearModel)
-    def _(mech: PostNonlinearModel, ctx: _Node) -> Additive:
+    def _(mech: PostNonlinearModel, ctx: _Node) -> Any:
+        from jaxscm.distillation._marginals import register_transform
+
         _numeric_node(mech, ctx)
+        f = _predictor_or_surrogate(mech.prediction_model, ctx, classifier=False)
+        warped = register_transform(mech, ctx, f, _noise(mech.noise_model, ctx))
+        if warped is not None:
+            return warped
         link = links.get(type(mech.invertible_function))
         if link is None:
             raise NotImplementedError(
@@ -271,11 +277,7 @@ def _register_mechanisms() -> None:
                 f"{type(mech.invertible_function).__qualname__}; supported are "
                 f"{sorted(c.__name__ for c in links)}"
             )
-        return Additive(
-            f=_predictor_or_surrogate(mech.prediction_model, ctx, classifier=False),
-            noise=_noise(mech.noise_model, ctx),
-            link=link,
-        )
+        return Additive(f=f, noise=_noise(mech.noise_model, ctx), link=link)
 
     @_mechanism.register(DiscreteAdditiveNoiseModel)
     def _(mech: DiscreteAdditiveNoiseModel, ctx: _Node) -> Additive:
@@ -488,4 +490,7 @@ def _ensure_registered() -> None:
         _register_mechanisms()
         _register_noise()
         _register_predictors()
+        from jaxscm.distillation._marginals import register
+
+        register(_mechanism, _predictor_or_surrogate, _numeric_node)
         _registered = True

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from jaxscm._schema import Column
+from jaxscm.fitting._marginals import MarginalOptions
 
 MECHANISMS = ("fast", "linear", "hgb", "auto")
 _HGB_GAIN = 0.9  # gradient boosting must reach below 90% of the linear model's loss
@@ -82,6 +83,7 @@ def fit(
     mechanisms: str = "fast",
     seed: int | np.random.Generator = 0,
     cache: dict[Any, Any] | None = None,
+    marginals: MarginalOptions | None = None,
 ) -> Any:
     """Fits a DoWhy `gcm.StructuralCausalModel` on one DAG (rules in module doc).
 
@@ -98,10 +100,14 @@ def fit(
       seed: seed for the model choice split and DoWhy's global RNG.
       cache: a dict shared across calls on the same data and options; a node fitted
         with the same parents before is reused (not refitted).
+      marginals: the marginal fixes of numeric nodes (`MarginalOptions`: snapping,
+        clipping, point masses, quantile-normal transforms); None (default) fits
+        plain additive-noise models. Not with `mechanisms="auto"`.
 
     Returns:
       The fitted model; each node's graph attribute "jaxscm_mechanism" says what was
-      chosen ("empirical", "linear", "hgb" or "auto").
+      chosen ("empirical", "linear", "hgb" or "auto"), followed by the marginal
+      fixes used ("+qn", "+pointmass", "+snap", "+grid", "+round", "+clip").
 
     Raises:
       ValueError: an unknown `mechanisms`, a graph that is not a DAG over the columns.
@@ -123,6 +129,7 @@ def fit(
 
     if mechanisms not in MECHANISMS:
         raise ValueError(f"mechanisms must be one of {MECHANISMS}, got {mechanisms!r}")
+    marginals = _marginal_options(marginals, mechanisms)
     table = as_prepared(x, columns, target)
     columns = table.columns
     names = [c.name for c in columns]
@@ -139,7 +146,7 @@ def fit(
     for node in nx.topological_sort(graph):
         parents = tuple(get_ordered_predecessors(graph, node))
         node_seed = _node_seed(base, index, node, parents)
-        key = (node, parents, mechanisms, base)
+        key = (node, parents, mechanisms, base, marginals)
         if mechanisms != "auto" and cache is not None and key in cache:
             mech, choice = cache[key]
         elif mechanisms == "auto":
@@ -147,7 +154,7 @@ def fit(
                 mech, choice = model.causal_mechanism(node), "auto"
                 gcm.fitting_sampling.fit_causal_model_of_target(model, node, frame)
         else:
-            mech, choice = _fit_node(table, node, parents, mechanisms, base)
+            mech, choice = _fit_node(table, node, parents, mechanisms, base, marginals)
             if cache is not None:
                 cache[key] = (mech, choice)
         model.set_causal_mechanism(node, mech)
@@ -163,8 +170,31 @@ def _node_seed(
     return int(seq.generate_state(1)[0])
 
 
+def _marginal_options(marginals: Any, mechanisms: str) -> MarginalOptions | None:
+    if marginals is None:
+        return None
+    if not isinstance(marginals, MarginalOptions):
+        raise TypeError(
+            f"marginals must be a MarginalOptions or None, got "
+            f"{type(marginals).__name__}"
+        )
+    if mechanisms == "auto" and marginals.any:
+        raise ValueError(
+            'mechanisms="auto" leaves the choice to DoWhy; pass '
+            "marginals=MarginalOptions.off() (--no-snap --no-clip --no-point-mass "
+            "--no-transform) with it"
+        )
+    # All switches off is the plain model: one cache key for both spellings.
+    return marginals if marginals.any else None
+
+
 def _fit_node(
-    table: Any, node: str, parents: tuple[str, ...], mechanisms: str, base: int
+    table: Any,
+    node: str,
+    parents: tuple[str, ...],
+    mechanisms: str,
+    base: int,
+    marginals: MarginalOptions | None = None,
 ) -> tuple[Any, str]:
     """One node's fitted DoWhy mechanism and choice; depends on nothing else.
 
@@ -190,6 +220,7 @@ def _fit_node(
             columns,
             mechanisms,
             node_seed,
+            marginals,
         )
         model.set_causal_mechanism(node, mech)
         gcm.fitting_sampling.fit_causal_model_of_target(model, node, table.frame)
@@ -204,6 +235,7 @@ def fit_nodes(
     seed: int | np.random.Generator,
     cache: dict[Any, Any],
     n_jobs: int | None = None,
+    marginals: MarginalOptions | None = None,
 ) -> dict[Any, Any]:
     """Fits every distinct (node, parents) of `dags` once, into `fit`'s cache.
 
@@ -219,12 +251,14 @@ def fit_nodes(
       cache: the dict later passed to `fit`; filled in place.
       n_jobs: worker processes (None: the usable CPUs up to 4, 1 on <= 2 CPUs;
         1: this process).
+      marginals: as in `fit` (part of the cache key).
 
     Returns:
       `cache`.
     """
     if mechanisms == "auto":
         return cache
+    marginals = _marginal_options(marginals, mechanisms)
     names = [c.name for c in table.columns]
     base = _seed(seed)
     todo: dict[Any, tuple[str, tuple[str, ...]]] = {}
@@ -232,11 +266,11 @@ def fit_nodes(
         graph = _graph(dag, names)
         for node in names:
             parents = tuple(sorted(graph.predecessors(node)))
-            key = (node, parents, mechanisms, base)
+            key = (node, parents, mechanisms, base, marginals)
             if key not in cache and key not in todo:
                 todo[key] = (node, parents)
     calls = [
-        (_fit_node, (table, node, parents, mechanisms, base))
+        (_fit_node, (table, node, parents, mechanisms, base, marginals))
         for node, parents in todo.values()
     ]
     from jaxscm.fitting._workers import n_workers, parallel
@@ -281,8 +315,10 @@ def _choose(
     columns: Sequence[Column],
     mode: str,
     seed: int,
+    marginals: MarginalOptions | None = None,
 ) -> tuple[Any, str]:
-    """The (unfitted) DoWhy mechanism for one node, and the predictor chosen."""
+    """The (unfitted) DoWhy mechanism for one node, and the predictor chosen
+    (with the marginal fixes of `jaxscm.fitting._marginals` for numeric nodes)."""
     from dowhy import gcm
 
     if not parents:
@@ -293,6 +329,15 @@ def _choose(
     if col.kind == "categorical":
         model = gcm.ml.SklearnClassificationModel(_classifier(choice, seed))
         return gcm.ClassifierFCM(model), choice
+    if marginals is not None:
+        from jaxscm.fitting._marginal_fcms import marginal_mechanism
+        from jaxscm.fitting._marginals import plan_column
+
+        y = codes[:, columns.index(col)]
+        plan = plan_column(y, col.kind, marginals)
+        regressor, classifier = _regressor(choice, seed), _classifier(choice, seed)
+        mech = marginal_mechanism(plan, col.kind, regressor, classifier, y)
+        return mech, choice + plan.label()
     model = gcm.ml.SklearnRegressionModel(_regressor(choice, seed))
     if col.kind == "integer":
         return gcm.DiscreteAdditiveNoiseModel(model), choice

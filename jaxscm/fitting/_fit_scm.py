@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxscm._schema import Column
 from jaxscm.fitting._discover import DiscoveryOptions
+from jaxscm.fitting._marginals import MarginalOptions
 
 if TYPE_CHECKING:
     from jaxscm._ensemble import Ensemble
@@ -47,7 +48,7 @@ class FitInfo:
       edge_probs: (d, d) P(i -> j) from discovery.
       dags: (k, d, d) the sampled graphs, `[b, i, j]` for i -> j.
       mechanisms: per graph, node -> predictor chosen ("empirical", "linear", "hgb",
-        "auto").
+        "auto"), with the marginal fixes used (e.g. "linear+qn+pointmass+clip").
       timings: seconds per stage: "schema", "discover", "sample_dags", "fit"
         (DoWhy), "distill", "stack", "total".
       missing_rate: per column, the fraction of missing entries that were imputed.
@@ -142,6 +143,7 @@ def fit_scm(
     dtype: Any = None,
     progress: bool = True,
     n_jobs: int | None = None,
+    marginals: MarginalOptions | None = None,
 ) -> Ensemble:
     """Fits an ensemble of SCMs to a table (pipeline in the module docstring).
 
@@ -170,6 +172,12 @@ def fit_scm(
       n_jobs: worker processes for the discovery resamples and the DoWhy node fits
         (None: the usable CPUs up to 4, 1 on <= 2 CPUs; 1: all in this process).
         The model is the same for any value.
+      marginals: the marginal fixes of numeric non-root nodes (default
+        `MarginalOptions()`: snap grid / few-valued columns and round integer ones,
+        clip bounded columns, gate point masses, quantile-normal transforms of
+        skewed columns; `jaxscm.fitting._marginals` gives the rules).
+        `MarginalOptions.off()` fits plain additive-noise models (the model of
+        earlier versions, bit for bit). Must be off with `mechanisms="auto"`.
 
     Returns:
       The `jaxscm.Ensemble` (columns in table order), its fit record in `.info`
@@ -213,6 +221,12 @@ def fit_scm(
         raise TypeError(
             f"discovery must be a DiscoveryOptions, got {type(discovery).__name__}"
         )
+    if marginals is None:
+        marginals = MarginalOptions.off() if mechanisms == "auto" else MarginalOptions()
+    if not isinstance(marginals, MarginalOptions):
+        raise TypeError(
+            f"marginals must be a MarginalOptions, got {type(marginals).__name__}"
+        )
     dtype = jnp.float32 if dtype is None else dtype
     timings: dict[str, float] = {}
     t_all = t = time.perf_counter()
@@ -241,7 +255,13 @@ def fit_scm(
     # the per-graph `fit` below then only assembles the models from the cache.
     t = time.perf_counter()
     cache = fit_nodes(
-        table, dags, mechanisms=mechanisms, seed=seed, cache={}, n_jobs=n_jobs
+        table,
+        dags,
+        mechanisms=mechanisms,
+        seed=seed,
+        cache={},
+        n_jobs=n_jobs,
+        marginals=marginals,
     )
     timings["fit"] = time.perf_counter() - t
     scms, chosen = [], []
@@ -249,7 +269,14 @@ def fit_scm(
     # disable=None: no bar when stderr is not a terminal (logs, pipes)
     for dag in tqdm(dags, desc="fit + distill", disable=None if progress else True):
         t = time.perf_counter()
-        model = fit(table, dag, mechanisms=mechanisms, seed=seed, cache=cache)
+        model = fit(
+            table,
+            dag,
+            mechanisms=mechanisms,
+            seed=seed,
+            cache=cache,
+            marginals=marginals,
+        )
         timings["fit"] += time.perf_counter() - t
         t = time.perf_counter()
         scms.append(distill(model, columns=table.columns, dtype=dtype))
@@ -276,6 +303,7 @@ def fit_scm(
             "seed": seed,
             **discovery.to_json(),
             "mechanisms": mechanisms,
+            "marginals": marginals.to_json(),
             "required": [list(e) for e in required],
             "forbidden": [list(e) for e in forbidden],
             "dtype": str(jnp.dtype(dtype)),
