@@ -62,7 +62,14 @@ def encode(
                     f"table holds non-numbers in it (e.g. {example!r}); make the two "
                     "tables use the same kinds"
                 )
-            values[table] = num.to_numpy(dtype=float, na_value=np.nan)
+            # Compared at float32 precision, the samplers' own: a float64 grid value
+            # (0.35) and its float32 sample differ in the last bits, which a tree
+            # detector would otherwise separate perfectly.
+            values[table] = (
+                num.to_numpy(dtype=float, na_value=np.nan)
+                .astype(np.float32)
+                .astype(np.float64)
+            )
         return Encoded(name, kind, (), values)
     as_labels = {t: _labels(df[name]) for t, df in frames.items()}
     extra = sorted(

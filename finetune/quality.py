@@ -7,7 +7,9 @@ with SDV users' reports (no dependency on SDV). Every score below is in [0, 1].
 
 Column kinds are decided once, on the real table, by `jaxscm.infer_schema`'s rules
 (text, bools and integer columns with <= 10 values are categorical; a constant column
-is categorical); "integer" columns are compared as numbers. Missing values are
+is categorical); "integer" columns are compared as numbers, at float32 precision
+(the samplers' own: a float64 grid value such as 0.35 and its float32 sample differ
+in the last bits, which a tree detector would separate perfectly). Missing values are
 ignored per metric as stated.
 
 * Column shapes (per column; the headline is their mean):
