@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxscm._schema import Column
 from jaxscm.fitting._discover import DiscoveryOptions
+from jaxscm.fitting._label import LabelOptions
 
 if TYPE_CHECKING:
     from jaxscm._ensemble import Ensemble
@@ -139,6 +140,7 @@ def fit_scm(
     required: Iterable[tuple[str, str]] = (),
     forbidden: Iterable[tuple[str, str]] = (),
     mechanisms: str = "fast",
+    label: LabelOptions | None = None,
     dtype: Any = None,
     progress: bool = True,
     n_jobs: int | None = None,
@@ -191,15 +193,11 @@ def fit_scm(
       >>> jaxscm.sample(jax.random.key(0), model, 5).shape
       (2, 5, 2)
     """
-    import jax
     import jax.numpy as jnp
-    from tqdm.auto import tqdm
 
-    from jaxscm._dags import sample_dags
-    from jaxscm._ensemble import stack
-    from jaxscm.distillation._distill import distill
+    from jaxscm.fitting._build import fit_on
     from jaxscm.fitting._discover import discover
-    from jaxscm.fitting._fit import MECHANISMS, fit, fit_nodes
+    from jaxscm.fitting._fit import MECHANISMS, _check_target_classifier
     from jaxscm.fitting._table import prepare
 
     if n_dags < 1:
@@ -213,6 +211,10 @@ def fit_scm(
         raise TypeError(
             f"discovery must be a DiscoveryOptions, got {type(discovery).__name__}"
         )
+    label = LabelOptions() if label is None else label
+    if not isinstance(label, LabelOptions):
+        raise TypeError(f"label must be a LabelOptions, got {type(label).__name__}")
+    _check_target_classifier(label.classifier, mechanisms)
     dtype = jnp.float32 if dtype is None else dtype
     timings: dict[str, float] = {}
     t_all = t = time.perf_counter()
@@ -230,58 +232,26 @@ def fit_scm(
     )
     timings["discover"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    key = jax.random.fold_in(jax.random.key(seed), 1)
-    dags = np.asarray(
-        sample_dags(key, probs, n_dags, required=req, forbidden=forb, nodes=names)
-    )
-    timings["sample_dags"] = time.perf_counter() - t
-
-    # Every distinct (node, parents) over all graphs is fitted once, in parallel;
-    # the per-graph `fit` below then only assembles the models from the cache.
-    t = time.perf_counter()
-    cache = fit_nodes(
-        table, dags, mechanisms=mechanisms, seed=seed, cache={}, n_jobs=n_jobs
-    )
-    timings["fit"] = time.perf_counter() - t
-    scms, chosen = [], []
-    timings["distill"] = 0.0
-    # disable=None: no bar when stderr is not a terminal (logs, pipes)
-    for dag in tqdm(dags, desc="fit + distill", disable=None if progress else True):
-        t = time.perf_counter()
-        model = fit(table, dag, mechanisms=mechanisms, seed=seed, cache=cache)
-        timings["fit"] += time.perf_counter() - t
-        t = time.perf_counter()
-        scms.append(distill(model, columns=table.columns, dtype=dtype))
-        timings["distill"] += time.perf_counter() - t
-        chosen.append(
-            {str(v): str(model.graph.nodes[v]["jaxscm_mechanism"]) for v in names}
-        )
-    t = time.perf_counter()
-    ensemble = stack(scms, columns=table.columns)
-    timings["stack"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t_all
-    info = FitInfo(
-        columns=table.columns,
-        edge_probs=probs,
-        dags=dags,
-        mechanisms=tuple(chosen),
+    return fit_on(
+        table,
+        probs,
+        n_dags=n_dags,
+        seed=seed,
+        req=req,
+        forb=forb,
+        mechanisms=mechanisms,
+        label=label,
+        dtype=dtype,
+        progress=progress,
+        n_jobs=n_jobs,
         timings=timings,
-        missing_rate=table.missing_rate,
-        dropped_rows=table.dropped_rows,
-        n_rows=int(table.codes.shape[0]),
+        t_all=t_all,
         options={
-            "target": next((c.name for c in table.columns if c.is_target), None),
-            "n_dags": n_dags,
-            "seed": seed,
             **discovery.to_json(),
-            "mechanisms": mechanisms,
             "required": [list(e) for e in required],
             "forbidden": [list(e) for e in forbidden],
-            "dtype": str(jnp.dtype(dtype)),
         },
     )
-    return ensemble.with_info(info)
 
 
 def _edges(pairs: Iterable[tuple[str, str]], names: list[str], what: str) -> np.ndarray:
