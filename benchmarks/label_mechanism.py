@@ -17,7 +17,7 @@ is refitted per rule, `jaxscm.fitting._build.fit_on`). For each candidate
 Test splits are never read. Resumable per (table, n): finished records are kept in
 `benchmarks/results/label_mechanism.json`; the `.md` is rewritten from them.
 
-    OMP_NUM_THREADS=1 python -m benchmarks.label_mechanism [--n-dags 8]
+    OMP_NUM_THREADS=1 python -m benchmarks.label_mechanism [--n-dags 4]
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ CANDIDATES: dict[str, LabelOptions] = {
     "all+lcv": LabelOptions(parents="all", class_share=False),
     "all+lcv+share": LabelOptions(parents="all"),
     "thr0.1+lcv": LabelOptions(parents="threshold", threshold=0.1, class_share=False),
-    "thr0.1+lcv+share": LabelOptions(parents="threshold", threshold=0.1),
 }
 
 
@@ -124,7 +123,7 @@ def run_one(name: str, n: int, n_dags: int) -> dict[str, Any]:
             forb=np.zeros((len(cols),) * 2, bool),
             mechanisms="fast",
             label=label,
-            dtype=None,
+            dtype=jax.numpy.float32,
             progress=False,
             n_jobs=1,
             timings={},
@@ -197,7 +196,7 @@ def report(records: list[dict[str, Any]], n_dags: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Runs the study, resuming from the existing json."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n-dags", type=int, default=8)
+    p.add_argument("--n-dags", type=int, default=4)
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     p.add_argument("--tables", nargs="+", default=None)
     args = p.parse_args(argv)

@@ -3,7 +3,9 @@
 `fit_scm` chains the front end: schema and missing values (`jaxscm.fitting._table`),
 bootstrap PC/FCI edge probabilities (`discover`), k acyclic graphs (`sample_dags`),
 a DoWhy fit per graph (`fit`, node fits shared between graphs with the same parents),
-exact distillation (`distill`) and stacking (`stack`). The result is a
+exact distillation (`distill`) and stacking (`stack`); the target's
+parents, classifier and class share follow `LabelOptions` (`jaxscm.fitting._label`,
+after discovery in `jaxscm.fitting._build`). The result is a
 `jaxscm.Ensemble` over the table's columns in table order (target flagged), so
 `jaxscm.sample(key, model, n)` gives (k, n, d) codes that `bridge.to_frame` decodes.
 
@@ -46,7 +48,9 @@ class FitInfo:
     Attributes:
       columns: the schema, table order.
       edge_probs: (d, d) P(i -> j) from discovery.
-      dags: (k, d, d) the sampled graphs, `[b, i, j]` for i -> j.
+      dags: (k, d, d) the graphs of the members, `[b, i, j]` for i -> j: the
+        sampled graphs with the target's parents widened by `LabelOptions`
+        (the added edges are in `options["label_report"]["added_edges"]`).
       mechanisms: per graph, node -> predictor chosen ("empirical", "linear", "hgb",
         "auto").
       timings: seconds per stage: "schema", "discover", "sample_dags", "fit"
@@ -167,6 +171,16 @@ def fit_scm(
       required: (cause, effect) name pairs every graph contains.
       forbidden: (cause, effect) name pairs no graph contains.
       mechanisms: as in `jaxscm.fit` ("fast", "linear", "hgb", "auto").
+      label: the target's mechanism, a `LabelOptions` (default: `LabelOptions()`:
+        in every graph the target's parents are all its non-descendants, the other
+        nodes keeping their discovered parents; the target is an L2 logistic
+        regression with C chosen by cross-validation; each member's class share is
+        calibrated to the training share by logit offsets). Chosen by validation
+        TSTR on a development subset (`benchmarks/results/label_mechanism.md`).
+        `LabelOptions.off()` gives the samples of the discovered graphs as before,
+        bit for bit. Recorded in `FitInfo.options["label"]`, with
+        `options["label_report"]`: the added (graph, parent, target) edges, the
+        training class share, each member's calibrated share and offsets.
       dtype: float dtype of the distilled parameters (default float32).
       progress: show progress bars (on a terminal only).
       n_jobs: worker processes for the discovery resamples and the DoWhy node fits

@@ -66,7 +66,7 @@ class LabelOptions:
     classifier: str = "logistic_cv"
     class_share: bool = True
     share_steps: int = 30
-    share_rows: int = 8192
+    share_rows: int = 4096
 
     def __post_init__(self) -> None:
         if self.parents not in PARENTS:
@@ -240,8 +240,11 @@ def _calibrate(
     mech: Any, x: Any, share_train: np.ndarray, options: LabelOptions
 ) -> tuple[Any, np.ndarray, np.ndarray]:
     """The fixed-point iteration on one target mechanism (offsets per category)."""
+    import jax
     import jax.numpy as jnp
 
+    # One compile per member: the offsets change leaves, not the structure.
+    mean_p = jax.jit(lambda m, x: jnp.mean(m.probabilities(x), axis=0))
     target = np.asarray(share_train, np.float64)
     k = target.shape[0]
     perm = _class_of_category(mech.f, k)
@@ -261,7 +264,7 @@ def _calibrate(
         offset += np.clip(step, -5.0, 5.0)
         offset -= offset[live].mean() if live.any() else 0.0
         current = dataclasses.replace(mech, f=_shift(mech.f, offset, perm))
-    share = np.asarray(jnp.mean(current.probabilities(x), axis=0), np.float64)[:k]
+    share = np.asarray(mean_p(current, x), np.float64)[:k]
     return current, offset, share
 
 
