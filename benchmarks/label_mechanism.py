@@ -12,7 +12,7 @@ is refitted per rule, `jaxscm.fitting._build.fit_on`). For each candidate
   macro for multiclass) on the VALIDATION split; TRTR: the same on the real
   training rows. Both see the table's codes (`prepare` with the fitted schema).
 * minority share drift: (synthetic share - training share) / training share of the
-  training rows' rarest class, on 1000 rows per member.
+  training rows' rarest class, on 1000 rows per member (the same draw).
 
 Test splits are never read. Resumable per (table, n): finished records are kept in
 `benchmarks/results/label_mechanism.json`; the `.md` is rewritten from them.
@@ -75,6 +75,28 @@ def _hgb_auc(X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, k: in
     return _auc(yv, m.predict_proba(Xv), m.classes_, k)
 
 
+def _encode_like(df: Any, cols: Any, codes: np.ndarray) -> np.ndarray:
+    """`df` in the training schema; a missing value or a label the training rows
+    lack becomes the training mode (categorical) or median (numeric)."""
+    import pandas as pd
+
+    from jaxscm._schema import label
+
+    out = np.zeros((len(df), len(cols)))
+    for j, c in enumerate(cols):
+        v = df[c.name].to_numpy(dtype=object)
+        if c.kind == "categorical":
+            index = {cat: i for i, cat in enumerate(c.categories)}
+            mode = float(np.bincount(codes[:, j].astype(int)).argmax())
+            out[:, j] = [
+                mode if pd.isna(x) else float(index.get(label(x), mode)) for x in v
+            ]
+        else:
+            x = pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float)
+            out[:, j] = np.where(np.isnan(x), np.median(codes[:, j]), x)
+    return out
+
+
 def run_one(name: str, n: int, n_dags: int) -> dict[str, Any]:
     """All candidates on one (table, n)."""
     import jax
@@ -98,7 +120,7 @@ def run_one(name: str, n: int, n_dags: int) -> dict[str, Any]:
     cols = table.columns
     t = next(j for j, c in enumerate(cols) if c.is_target)
     k = cols[t].n_categories
-    vcodes = prepare(val, columns=cols).codes
+    vcodes = _encode_like(val, cols, table.codes)
     feats = [j for j in range(len(cols)) if j != t]
     X, y = table.codes[:, feats], table.codes[:, t].astype(int)
     Xv, yv = vcodes[:, feats], vcodes[:, t].astype(int)
@@ -131,12 +153,13 @@ def run_one(name: str, n: int, n_dags: int) -> dict[str, Any]:
             options={},
             cache=cache,
         )
+        # One draw (one compiled sampler): the first `per` rows of each member
+        # train the TSTR model, all 1000 measure the share.
         per = -(-n // n_dags)
-        syn = np.asarray(jaxscm.sample(jax.random.key(1), model, per))
-        syn = syn.reshape(-1, syn.shape[-1])[:n]
+        big = np.asarray(jaxscm.sample(jax.random.key(1), model, max(per, 1000)))
+        syn = big[:, :per].reshape(-1, big.shape[-1])[:n]
         tstr = _hgb_auc(syn[:, feats], syn[:, t].astype(int), Xv, yv, k)
-        big = np.asarray(jaxscm.sample(jax.random.key(2), model, 1000))[..., t]
-        synth_share = float((big.astype(int) == minority).mean())
+        synth_share = float((big[..., t].astype(int) == minority).mean())
         rec["candidates"][cname] = {
             "tstr": tstr,
             "minority_share_synth": synth_share,

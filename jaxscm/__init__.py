@@ -64,7 +64,6 @@ __all__ = [
     "Empirical",
     "Ensemble",
     "FormatError",
-    "LabelOptions",
     "Linear",
     "Mechanism",
     "Parametric",

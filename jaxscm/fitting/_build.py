@@ -112,7 +112,9 @@ def fit_on(
     if target is not None and label.class_share:
         t = time.perf_counter()
         key = jax.random.fold_in(jax.random.key(seed), 2)
-        scms, offsets, synth = calibrate_shares(scms, share, key, label)
+        scms, offsets, synth = calibrate_shares(
+            scms, share, key, label, columns=table.columns
+        )
         report["share_synth"] = synth.tolist()
         report["offsets"] = offsets.tolist()
         timings["class_share"] = time.perf_counter() - t

@@ -23,7 +23,8 @@ and mechanism the discovered graph gives it):
   share: `offset_c += log(share_train_c) - log(share_synth_c)` for
   `share_steps` fixed-point steps, the synthetic share being the mean class
   probability over `share_rows` rows drawn from the member (its target's parents do
-  not depend on the target, so they are drawn once) with a key fixed by the seed.
+  not depend on the target, so they are drawn once, from all members stacked) with a
+  key fixed by the seed.
 
 The defaults were chosen by `python -m benchmarks.label_mechanism` on validation
 splits of a development subset (see `benchmarks/results/label_mechanism.md`).
@@ -201,14 +202,16 @@ def calibrate_shares(
     share_train: np.ndarray,
     key: Any,
     options: LabelOptions,
+    columns: Sequence[Any] | None = None,
 ) -> tuple[list[Any], np.ndarray, np.ndarray]:
     """Each member's target classifier with logit offsets matching `share_train`.
 
     Args:
       scms: the distilled members (`jaxscm.SCM`, a target each).
       share_train: (n_categories,) the target's class shares in the training rows.
-      key: a JAX key (member b uses `fold_in(key, b)`).
+      key: a JAX key for the draw of the members' rows.
       options: `share_steps` and `share_rows`.
+      columns: the column order of the stacked members (as in `jaxscm.stack`).
 
     Returns:
       (the members, the target's offsets folded in; (k, n_categories) offsets per
@@ -218,15 +221,20 @@ def calibrate_shares(
       ValueError: a target mechanism whose probabilities are not a softmax or
         sigmoid of logits (offsets cannot be folded in exactly).
     """
-    import jax
 
+    from jaxscm._ensemble import stack
     from jaxscm._sample import sample
 
+    # One draw from the stacked members (one compiled sampler, the one the fitted
+    # ensemble uses: only leaf values change) gives every member's target parents.
+    ens = stack(scms, columns=columns)
+    where = {name: j for j, name in enumerate(ens.nodes)}
+    rows = sample(key, ens, options.share_rows)
     out, offsets, shares = [], [], []
     for b, scm in enumerate(scms):
         t = scm.target
-        parents = list(scm.parents[t])
-        x = sample(jax.random.fold_in(key, b), scm, options.share_rows)[:, parents]
+        cols = [where[scm.columns[p].name] for p in scm.parents[t]]
+        x = rows[b][:, cols]
         mech, off, share = _calibrate(scm.mechanisms[t], x, share_train, options)
         mechs = list(scm.mechanisms)
         mechs[t] = mech
