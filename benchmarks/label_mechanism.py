@@ -41,9 +41,11 @@ CANDIDATES: dict[str, LabelOptions] = {
     "off": LabelOptions.off(),
     "all+same": LabelOptions(parents="all", classifier="same", class_share=False),
     "all+same+share": LabelOptions(parents="all", classifier="same"),
-    "all+lcv": LabelOptions(parents="all", class_share=False),
-    "all+lcv+share": LabelOptions(parents="all"),
-    "thr0.1+lcv": LabelOptions(parents="threshold", threshold=0.1, class_share=False),
+    "all+lcv": LabelOptions(parents="all", classifier="logistic_cv", class_share=False),
+    "all+lcv+share": LabelOptions(parents="all", classifier="logistic_cv"),
+    "thr0.1+lcv": LabelOptions(
+        parents="threshold", threshold=0.1, classifier="logistic_cv", class_share=False
+    ),
 }
 
 
@@ -80,17 +82,20 @@ def _encode_like(df: Any, cols: Any, codes: np.ndarray) -> np.ndarray:
     lack becomes the training mode (categorical) or median (numeric)."""
     import pandas as pd
 
-    from jaxscm._schema import label
+    from jaxscm import SchemaError
+
+    def code(c: Any, x: Any, mode: float) -> float:
+        try:
+            return float(c.code_of(np.array([x], dtype=object))[0])
+        except SchemaError:
+            return mode
 
     out = np.zeros((len(df), len(cols)))
     for j, c in enumerate(cols):
         v = df[c.name].to_numpy(dtype=object)
         if c.kind == "categorical":
-            index = {cat: i for i, cat in enumerate(c.categories)}
             mode = float(np.bincount(codes[:, j].astype(int)).argmax())
-            out[:, j] = [
-                mode if pd.isna(x) else float(index.get(label(x), mode)) for x in v
-            ]
+            out[:, j] = [mode if pd.isna(x) else code(c, x, mode) for x in v]
         else:
             x = pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float)
             out[:, j] = np.where(np.isnan(x), np.median(codes[:, j]), x)
@@ -114,8 +119,11 @@ def run_one(name: str, n: int, n_dags: int) -> dict[str, Any]:
     n_val = min(N_VAL, (rows - n) // 2)
     s = make_split(name, n, 0, n_val=n_val)
     target = s.y_train.name or "target"
-    train = pd.concat([s.X_train, s.y_train.rename(target)], axis=1)
-    val = pd.concat([s.X_val, s.y_val.rename(target)], axis=1)
+    # A feature constant on the training rows carries nothing (and `prepare` refuses
+    # it): dropped from train and validation alike.
+    keep = [c for c in s.X_train if s.X_train[c].nunique(dropna=False) > 1]
+    train = pd.concat([s.X_train[keep], s.y_train.rename(target)], axis=1)
+    val = pd.concat([s.X_val[keep], s.y_val.rename(target)], axis=1)
     table = prepare(train, target)
     cols = table.columns
     t = next(j for j, c in enumerate(cols) if c.is_target)

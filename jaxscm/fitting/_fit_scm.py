@@ -173,11 +173,10 @@ def fit_scm(
       mechanisms: as in `jaxscm.fit` ("fast", "linear", "hgb", "auto").
       label: the target's mechanism, a `LabelOptions` (default: `LabelOptions()`:
         in every graph the target's parents are all its non-descendants, the other
-        nodes keeping their discovered parents; the target is an L2 logistic
-        regression with C chosen by cross-validation; each member's class share is
-        calibrated to the training share by logit offsets). Chosen by validation
+        nodes keeping their discovered parents; the target's predictor is chosen
+        like every node's, by `mechanisms`; each member's class share is calibrated
+        to the training share by logit offsets). Chosen by validation
         TSTR on a development subset (`benchmarks/results/label_mechanism.md`).
-        With `mechanisms="auto"` the default is `LabelOptions(classifier="same")`.
         `LabelOptions.off()` gives the samples of the discovered graphs as before,
         bit for bit. Recorded in `FitInfo.options["label"]`, with
         `options["label_report"]`: the added (graph, parent, target) edges, the
@@ -226,10 +225,7 @@ def fit_scm(
         raise TypeError(
             f"discovery must be a DiscoveryOptions, got {type(discovery).__name__}"
         )
-    if label is None:
-        # DoWhy's "auto" assigns every mechanism itself, the target's too.
-        auto = mechanisms == "auto"
-        label = LabelOptions(classifier="same") if auto else LabelOptions()
+    label = LabelOptions() if label is None else label
     if not isinstance(label, LabelOptions):
         raise TypeError(f"label must be a LabelOptions, got {type(label).__name__}")
     _check_target_classifier(label.classifier, mechanisms)
