@@ -49,6 +49,31 @@ CANDIDATES: dict[str, LabelOptions] = {
 }
 
 
+# Frozen from the validation numbers below (written once the study had run).
+DECISION = (
+    "**Default chosen: `all+same+share` = `LabelOptions()`** (parents: every "
+    "non-descendant of the target; predictor by the `mechanisms` rule like every "
+    "node; class share calibrated). It has the best median TSTR-TRTR among the "
+    "candidates at 128 rows and keeps the minority-share drift within 10% where "
+    "the uncalibrated rules drift up to 20%. `logistic_cv` (L2, C by CV log-loss) "
+    "loses signal (small C) and the threshold rule adds too few parents. 500 rows: "
+    "see the table (not run where absent: CPU budget)."
+)
+
+
+NOTES = (
+    "Notes: n_dags=4 (not 8) and 128 rows for all 9 tables, 500 rows only for the "
+    "tables listed, to stay in the CPU budget of a shared 2-core machine (about 35 "
+    "wall-minutes for the 128-row pass). Targets of issue 12 (TSTR within 0.02 of "
+    "TRTR) are NOT met: the default halves the gap of `off` but stays about 0.05 "
+    "below TRTR in median. The first three 128-row records (credit-g, "
+    "website_phishing, credit-approval) encoded the validation rows with "
+    "`prepare` (missing values imputed from the validation rows), the later ones "
+    "with `_encode_like` (training mode/median; the change came with a table "
+    "holding a label unseen in training); only rows with missing values differ."
+)
+
+
 def dev_tables() -> list[str]:
     """The development subset (rule in the module doc)."""
     from benchmarks.datasets import list_datasets, load_dataset
@@ -190,6 +215,10 @@ def report(records: list[dict[str, Any]], n_dags: int) -> str:
         f"n_dags={n_dags}, default discovery. TSTR - TRTR: HGB on synthetic minus "
         "HGB on the real training rows, ROC-AUC on the validation rows. drift: "
         "relative minority-share error.",
+        "",
+        DECISION,
+        "",
+        NOTES,
         "",
         "| candidate | n | median TSTR-TRTR | mean TSTR-TRTR | median abs drift | "
         "max abs drift | tables |",
