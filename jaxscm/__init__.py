@@ -48,6 +48,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "seeded_numpy": ("jaxscm.fitting", "seeded_numpy"),
     "fit_scm": ("jaxscm.fitting", "fit_scm"),
     "FitInfo": ("jaxscm.fitting", "FitInfo"),
+    "LabelOptions": ("jaxscm.fitting", "LabelOptions"),
     "MarginalOptions": ("jaxscm.fitting", "MarginalOptions"),
     "save_fit": ("jaxscm.fitting", "save_fit"),
     "load_fit": ("jaxscm.fitting", "load_fit"),

@@ -76,6 +76,7 @@ def test_jaxscm__all_is_a_known_snapshot():
         "Ensemble",
         "FitInfo",
         "FormatError",
+        "LabelOptions",
         "Linear",
         "MLP",
         "Mapped",
@@ -127,6 +128,7 @@ def test_jaxscm__front_end_subpackages_are_known_snapshots_and_the_same_objects(
     assert sorted(jaxscm.fitting.__all__) == [
         "DiscoveryOptions",
         "FitInfo",
+        "LabelOptions",
         "MarginalOptions",
         "Prepared",
         "SchemaError",

@@ -18,12 +18,14 @@ from jaxscm._schema import SchemaError
 from jaxscm.fitting._discover import DiscoveryOptions, discover
 from jaxscm.fitting._fit import fit, seeded_numpy
 from jaxscm.fitting._fit_scm import FitInfo, fit_scm, load_fit, save_fit
+from jaxscm.fitting._label import LabelOptions
 from jaxscm.fitting._marginals import MarginalOptions
 from jaxscm.fitting._table import Prepared, infer_schema, prepare
 
 __all__ = [
     "DiscoveryOptions",
     "FitInfo",
+    "LabelOptions",
     "MarginalOptions",
     "Prepared",
     "SchemaError",

@@ -36,6 +36,7 @@ from jaxscm._schema import Column
 from jaxscm.fitting._marginals import MarginalOptions
 
 MECHANISMS = ("fast", "linear", "hgb", "auto")
+TARGET_CLASSIFIERS = ("same", "logistic_cv")
 _HGB_GAIN = 0.9  # gradient boosting must reach below 90% of the linear model's loss
 
 
@@ -84,6 +85,7 @@ def fit(
     seed: int | np.random.Generator = 0,
     cache: dict[Any, Any] | None = None,
     marginals: MarginalOptions | None = None,
+    target_classifier: str = "same",
 ) -> Any:
     """Fits a DoWhy `gcm.StructuralCausalModel` on one DAG (rules in module doc).
 
@@ -103,6 +105,10 @@ def fit(
       marginals: the marginal fixes of numeric nodes (`MarginalOptions`: snapping,
         clipping, point masses, quantile-normal transforms); None (default) fits
         plain additive-noise models. Not with `mechanisms="auto"`.
+      target_classifier: the target's predictor: "same" (by `mechanisms`, like
+        every other node) or "logistic_cv" (an L2 logistic regression whose C is
+        chosen by internal cross-validation, see `jaxscm.fitting.LabelOptions`).
+        Not with `mechanisms="auto"` unless "same".
 
     Returns:
       The fitted model; each node's graph attribute "jaxscm_mechanism" says what was
@@ -130,6 +136,7 @@ def fit(
     if mechanisms not in MECHANISMS:
         raise ValueError(f"mechanisms must be one of {MECHANISMS}, got {mechanisms!r}")
     marginals = _marginal_options(marginals, mechanisms)
+    _check_target_classifier(target_classifier, mechanisms)
     table = as_prepared(x, columns, target)
     columns = table.columns
     names = [c.name for c in columns]
@@ -146,7 +153,8 @@ def fit(
     for node in nx.topological_sort(graph):
         parents = tuple(get_ordered_predecessors(graph, node))
         node_seed = _node_seed(base, index, node, parents)
-        key = (node, parents, mechanisms, base, marginals)
+        tc = target_classifier if columns[index[node]].is_target else "same"
+        key = (node, parents, mechanisms, base, marginals, tc)
         if mechanisms != "auto" and cache is not None and key in cache:
             mech, choice = cache[key]
         elif mechanisms == "auto":
@@ -154,7 +162,9 @@ def fit(
                 mech, choice = model.causal_mechanism(node), "auto"
                 gcm.fitting_sampling.fit_causal_model_of_target(model, node, frame)
         else:
-            mech, choice = _fit_node(table, node, parents, mechanisms, base, marginals)
+            mech, choice = _fit_node(
+                table, node, parents, mechanisms, base, marginals, tc
+            )
             if cache is not None:
                 cache[key] = (mech, choice)
         model.set_causal_mechanism(node, mech)
@@ -188,6 +198,19 @@ def _marginal_options(marginals: Any, mechanisms: str) -> MarginalOptions | None
     return marginals if marginals.any else None
 
 
+def _check_target_classifier(target_classifier: str, mechanisms: str) -> None:
+    if target_classifier not in TARGET_CLASSIFIERS:
+        raise ValueError(
+            f"target_classifier must be one of {TARGET_CLASSIFIERS}, got "
+            f"{target_classifier!r}"
+        )
+    if mechanisms == "auto" and target_classifier != "same":
+        raise ValueError(
+            'mechanisms="auto" lets DoWhy choose every mechanism; use '
+            'target_classifier="same" (LabelOptions(classifier="same")) with it'
+        )
+
+
 def _fit_node(
     table: Any,
     node: str,
@@ -195,6 +218,7 @@ def _fit_node(
     mechanisms: str,
     base: int,
     marginals: MarginalOptions | None = None,
+    target_classifier: str = "same",
 ) -> tuple[Any, str]:
     """One node's fitted DoWhy mechanism and choice; depends on nothing else.
 
@@ -221,6 +245,7 @@ def _fit_node(
             mechanisms,
             node_seed,
             marginals,
+            target_classifier,
         )
         model.set_causal_mechanism(node, mech)
         gcm.fitting_sampling.fit_causal_model_of_target(model, node, table.frame)
@@ -236,6 +261,7 @@ def fit_nodes(
     cache: dict[Any, Any],
     n_jobs: int | None = None,
     marginals: MarginalOptions | None = None,
+    target_classifier: str = "same",
 ) -> dict[Any, Any]:
     """Fits every distinct (node, parents) of `dags` once, into `fit`'s cache.
 
@@ -252,26 +278,30 @@ def fit_nodes(
       n_jobs: worker processes (None: the usable CPUs up to 4, 1 on <= 2 CPUs;
         1: this process).
       marginals: as in `fit` (part of the cache key).
+      target_classifier: as in `fit`.
 
     Returns:
       `cache`.
     """
+    _check_target_classifier(target_classifier, mechanisms)
     if mechanisms == "auto":
         return cache
     marginals = _marginal_options(marginals, mechanisms)
     names = [c.name for c in table.columns]
     base = _seed(seed)
-    todo: dict[Any, tuple[str, tuple[str, ...]]] = {}
+    todo: dict[Any, tuple[str, tuple[str, ...], str]] = {}
     for dag in dags:
         graph = _graph(dag, names)
-        for node in names:
+        for col in table.columns:
+            node = col.name
             parents = tuple(sorted(graph.predecessors(node)))
-            key = (node, parents, mechanisms, base, marginals)
+            tc = target_classifier if col.is_target else "same"
+            key = (node, parents, mechanisms, base, marginals, tc)
             if key not in cache and key not in todo:
-                todo[key] = (node, parents)
+                todo[key] = (node, parents, tc)
     calls = [
-        (_fit_node, (table, node, parents, mechanisms, base, marginals))
-        for node, parents in todo.values()
+        (_fit_node, (table, node, parents, mechanisms, base, marginals, tc))
+        for node, parents, tc in todo.values()
     ]
     from jaxscm.fitting._workers import n_workers, parallel
 
@@ -316,6 +346,7 @@ def _choose(
     mode: str,
     seed: int,
     marginals: MarginalOptions | None = None,
+    target_classifier: str = "same",
 ) -> tuple[Any, str]:
     """The (unfitted) DoWhy mechanism for one node, and the predictor chosen
     (with the marginal fixes of `jaxscm.fitting._marginals` for numeric nodes)."""
@@ -323,6 +354,13 @@ def _choose(
 
     if not parents:
         return gcm.EmpiricalDistribution(), "empirical"
+    if col.is_target and target_classifier == "logistic_cv":
+        from jaxscm.fitting._label import logistic_cv
+
+        X = _features(codes, parents, columns)
+        estimator, c = logistic_cv(X, codes[:, columns.index(col)], seed)
+        model = gcm.ml.SklearnClassificationModel(estimator)
+        return gcm.ClassifierFCM(model), f"logistic_cv(C={c:g})"
     choice = mode
     if mode == "fast":
         choice = _compare(col, codes, parents, columns, seed)

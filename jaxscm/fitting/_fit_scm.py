@@ -3,7 +3,9 @@
 `fit_scm` chains the front end: schema and missing values (`jaxscm.fitting._table`),
 bootstrap PC/FCI edge probabilities (`discover`), k acyclic graphs (`sample_dags`),
 a DoWhy fit per graph (`fit`, node fits shared between graphs with the same parents),
-exact distillation (`distill`) and stacking (`stack`). The result is a
+exact distillation (`distill`) and stacking (`stack`); the target's
+parents, classifier and class share follow `LabelOptions` (`jaxscm.fitting._label`,
+after discovery in `jaxscm.fitting._build`). The result is a
 `jaxscm.Ensemble` over the table's columns in table order (target flagged), so
 `jaxscm.sample(key, model, n)` gives (k, n, d) codes that `bridge.to_frame` decodes.
 
@@ -28,6 +30,7 @@ import numpy as np
 
 from jaxscm._schema import Column
 from jaxscm.fitting._discover import DiscoveryOptions
+from jaxscm.fitting._label import LabelOptions
 from jaxscm.fitting._marginals import MarginalOptions
 
 if TYPE_CHECKING:
@@ -46,7 +49,9 @@ class FitInfo:
     Attributes:
       columns: the schema, table order.
       edge_probs: (d, d) P(i -> j) from discovery.
-      dags: (k, d, d) the sampled graphs, `[b, i, j]` for i -> j.
+      dags: (k, d, d) the graphs of the members, `[b, i, j]` for i -> j: the
+        sampled graphs with the target's parents widened by `LabelOptions`
+        (the added edges are in `options["label_report"]["added_edges"]`).
       mechanisms: per graph, node -> predictor chosen ("empirical", "linear", "hgb",
         "auto"), with the marginal fixes used (e.g. "linear+qn+pointmass+clip").
       timings: seconds per stage: "schema", "discover", "sample_dags", "fit"
@@ -140,6 +145,7 @@ def fit_scm(
     required: Iterable[tuple[str, str]] = (),
     forbidden: Iterable[tuple[str, str]] = (),
     mechanisms: str = "fast",
+    label: LabelOptions | None = None,
     dtype: Any = None,
     progress: bool = True,
     n_jobs: int | None = None,
@@ -167,6 +173,16 @@ def fit_scm(
       required: (cause, effect) name pairs every graph contains.
       forbidden: (cause, effect) name pairs no graph contains.
       mechanisms: as in `jaxscm.fit` ("fast", "linear", "hgb", "auto").
+      label: the target's mechanism, a `LabelOptions` (default: `LabelOptions()`:
+        in every graph the target's parents are all its non-descendants, the other
+        nodes keeping their discovered parents; the target's predictor is chosen
+        like every node's, by `mechanisms`; each member's class share is calibrated
+        to the training share by logit offsets). Chosen by validation
+        TSTR on a development subset (`benchmarks/results/label_mechanism.md`).
+        `LabelOptions.off()` gives the samples of the discovered graphs as before,
+        bit for bit. Recorded in `FitInfo.options["label"]`, with
+        `options["label_report"]`: the added (graph, parent, target) edges, the
+        training class share, each member's calibrated share and offsets.
       dtype: float dtype of the distilled parameters (default float32).
       progress: show progress bars (on a terminal only).
       n_jobs: worker processes for the discovery resamples and the DoWhy node fits
@@ -199,15 +215,11 @@ def fit_scm(
       >>> jaxscm.sample(jax.random.key(0), model, 5).shape
       (2, 5, 2)
     """
-    import jax
     import jax.numpy as jnp
-    from tqdm.auto import tqdm
 
-    from jaxscm._dags import sample_dags
-    from jaxscm._ensemble import stack
-    from jaxscm.distillation._distill import distill
+    from jaxscm.fitting._build import fit_on
     from jaxscm.fitting._discover import discover
-    from jaxscm.fitting._fit import MECHANISMS, fit, fit_nodes
+    from jaxscm.fitting._fit import MECHANISMS, _check_target_classifier
     from jaxscm.fitting._table import prepare
 
     if n_dags < 1:
@@ -227,6 +239,10 @@ def fit_scm(
         raise TypeError(
             f"marginals must be a MarginalOptions, got {type(marginals).__name__}"
         )
+    label = LabelOptions() if label is None else label
+    if not isinstance(label, LabelOptions):
+        raise TypeError(f"label must be a LabelOptions, got {type(label).__name__}")
+    _check_target_classifier(label.classifier, mechanisms)
     dtype = jnp.float32 if dtype is None else dtype
     timings: dict[str, float] = {}
     t_all = t = time.perf_counter()
@@ -244,72 +260,27 @@ def fit_scm(
     )
     timings["discover"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    key = jax.random.fold_in(jax.random.key(seed), 1)
-    dags = np.asarray(
-        sample_dags(key, probs, n_dags, required=req, forbidden=forb, nodes=names)
-    )
-    timings["sample_dags"] = time.perf_counter() - t
-
-    # Every distinct (node, parents) over all graphs is fitted once, in parallel;
-    # the per-graph `fit` below then only assembles the models from the cache.
-    t = time.perf_counter()
-    cache = fit_nodes(
+    return fit_on(
         table,
-        dags,
-        mechanisms=mechanisms,
+        probs,
+        n_dags=n_dags,
         seed=seed,
-        cache={},
-        n_jobs=n_jobs,
+        req=req,
+        forb=forb,
+        mechanisms=mechanisms,
+        label=label,
         marginals=marginals,
-    )
-    timings["fit"] = time.perf_counter() - t
-    scms, chosen = [], []
-    timings["distill"] = 0.0
-    # disable=None: no bar when stderr is not a terminal (logs, pipes)
-    for dag in tqdm(dags, desc="fit + distill", disable=None if progress else True):
-        t = time.perf_counter()
-        model = fit(
-            table,
-            dag,
-            mechanisms=mechanisms,
-            seed=seed,
-            cache=cache,
-            marginals=marginals,
-        )
-        timings["fit"] += time.perf_counter() - t
-        t = time.perf_counter()
-        scms.append(distill(model, columns=table.columns, dtype=dtype))
-        timings["distill"] += time.perf_counter() - t
-        chosen.append(
-            {str(v): str(model.graph.nodes[v]["jaxscm_mechanism"]) for v in names}
-        )
-    t = time.perf_counter()
-    ensemble = stack(scms, columns=table.columns)
-    timings["stack"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t_all
-    info = FitInfo(
-        columns=table.columns,
-        edge_probs=probs,
-        dags=dags,
-        mechanisms=tuple(chosen),
+        dtype=dtype,
+        progress=progress,
+        n_jobs=n_jobs,
         timings=timings,
-        missing_rate=table.missing_rate,
-        dropped_rows=table.dropped_rows,
-        n_rows=int(table.codes.shape[0]),
+        t_all=t_all,
         options={
-            "target": next((c.name for c in table.columns if c.is_target), None),
-            "n_dags": n_dags,
-            "seed": seed,
             **discovery.to_json(),
-            "mechanisms": mechanisms,
-            "marginals": marginals.to_json(),
             "required": [list(e) for e in required],
             "forbidden": [list(e) for e in forbidden],
-            "dtype": str(jnp.dtype(dtype)),
         },
     )
-    return ensemble.with_info(info)
 
 
 def _edges(pairs: Iterable[tuple[str, str]], names: list[str], what: str) -> np.ndarray:
