@@ -314,6 +314,50 @@ def test_cli__bad_input_is_one_clear_line_and_no_files(tmp_path, capsys):
     assert sorted(f.name for f in tmp_path.iterdir()) == ["data.csv"]
 
 
+def test_cli__fit_scm_label_switches_reach_the_model(tmp_path):
+    _table(200).to_csv(tmp_path / "data.csv", index=False)
+    common = ["--n-dags", "2", "--n-bootstrap", "2", "--mechanisms", "linear"]
+    data = str(tmp_path / "data.csv")
+    assert (
+        main(
+            [
+                "fit-scm",
+                data,
+                "--target",
+                "y",
+                "-o",
+                str(tmp_path / "m"),
+                *common,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    label = json.loads((tmp_path / "m" / "fit.json").read_text())["options"]["label"]
+    assert label["parents"] == "all"
+    assert label["class_share"] is True
+    flags = ["--target-parents", "discovered", "--no-class-share", "--quiet"]
+    assert (
+        main(
+            [
+                "fit-scm",
+                data,
+                "--target",
+                "y",
+                "-o",
+                str(tmp_path / "plain"),
+                *common,
+                *flags,
+            ]
+        )
+        == 0
+    )
+    plain = json.loads((tmp_path / "plain" / "fit.json").read_text())["options"]
+    assert plain["label"]["parents"] == "discovered"
+    assert plain["label"]["class_share"] is False
+    assert plain["label_report"]["added_edges"] == []
+
+
 def test_fit_scm__parallel_workers_give_the_serial_model():
     kwargs = dict(
         n_dags=3,

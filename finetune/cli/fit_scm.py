@@ -77,6 +77,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let the target have children (default: it is a sink)",
     )
+    parser.add_argument(
+        "--target-parents",
+        choices=("all", "threshold", "discovered"),
+        default="all",
+        help="the target's parents in every graph: all its non-descendants "
+        "(default), those with adjacency probability >= 0.05, or only the "
+        "discovered ones",
+    )
+    parser.add_argument(
+        "--no-class-share",
+        action="store_true",
+        help="do not calibrate the synthetic class share to the training share",
+    )
     for kind in ("categorical", "integer", "numeric"):
         parser.add_argument(
             f"--{kind}",
@@ -134,6 +147,9 @@ def run(args: argparse.Namespace) -> int:
             clip=not args.no_clip,
             point_mass=not args.no_point_mass,
             transform=not args.no_transform,
+        ),
+        label=jaxscm.LabelOptions(
+            parents=args.target_parents, class_share=not args.no_class_share
         ),
     )
     out = jaxscm.save_fit(args.output, model, overwrite=args.overwrite)
