@@ -37,6 +37,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 PARENTS = ("discovered", "all", "threshold")
@@ -249,11 +251,7 @@ def _calibrate(
     mech: Any, x: Any, share_train: np.ndarray, options: LabelOptions
 ) -> tuple[Any, np.ndarray, np.ndarray]:
     """The fixed-point iteration on one target mechanism (offsets per category)."""
-    import jax
-    import jax.numpy as jnp
 
-    # One compile per member: the offsets change leaves, not the structure.
-    mean_p = jax.jit(lambda m, x: jnp.mean(m.probabilities(x), axis=0))
     target = np.asarray(share_train, np.float64)
     k = target.shape[0]
     perm = _class_of_category(mech.f, k)
@@ -261,7 +259,7 @@ def _calibrate(
     live = (target > 0) & (perm >= 0)
     current = mech
     for _ in range(options.share_steps):
-        share = np.asarray(jnp.mean(current.probabilities(x), axis=0), np.float64)
+        share = np.asarray(_mean_probabilities(current, x), np.float64)
         share = (
             share[:k] if share.shape[0] >= k else np.pad(share, (0, k - share.shape[0]))
         )
@@ -273,8 +271,16 @@ def _calibrate(
         offset += np.clip(step, -5.0, 5.0)
         offset -= offset[live].mean() if live.any() else 0.0
         current = dataclasses.replace(mech, f=_shift(mech.f, offset, perm))
-    share = np.asarray(mean_p(current, x), np.float64)[:k]
+    share = np.asarray(_mean_probabilities(current, x), np.float64)[:k]
     return current, offset, share
+
+
+@jax.jit
+def _mean_probabilities(mech: Any, x: Any) -> Any:
+    """Mean class probabilities of a target mechanism over rows `x`, compiled once
+    per mechanism structure (the offsets change leaves only, and members with the
+    same structure share the compile)."""
+    return jnp.mean(mech.probabilities(x), axis=0)
 
 
 def _class_of_category(f: Any, k: int) -> np.ndarray:
