@@ -62,11 +62,11 @@ HEADLINE = (
 )
 
 
-def _frame(X: Any, y: Any, target: str) -> Any:
-    """X with y as column `target`, labels as the schema's strings."""
-    from jaxscm._schema import label
-
-    return X.assign(**{target: [label(v) for v in y]}).reset_index(drop=True)
+def _frame(X: Any, y: Any, target: str, gen: Any) -> Any:
+    """X with y as column `target`, labels as the generator schema's strings."""
+    codes = gen.columns_[-1].code_of(np.asarray(y, dtype=object)).astype(np.int64)
+    labels = np.asarray(gen.classes_, dtype=object)[codes]
+    return X.assign(**{target: labels}).reset_index(drop=True)
 
 
 def run_one(table: str, name: str, n: int) -> dict[str, Any]:
@@ -101,9 +101,9 @@ def run_one(table: str, name: str, n: int) -> dict[str, Any]:
         return rec
     rec["streaming"] = bool(gen.streaming)
     rec["conditional"] = gen.conditional
-    real = _frame(split.X_train, split.y_train, target)
-    synthetic = _frame(Xs, ys, target)
-    holdout = _frame(split.X_test, split.y_test, target)
+    real = _frame(split.X_train, split.y_train, target, gen)
+    synthetic = _frame(Xs, ys, target, gen)
+    holdout = _frame(split.X_test, split.y_test, target, gen)
     for col in real.columns:  # categories back to plain labels, as in a CSV
         if synthetic[col].dtype.name == "category":
             synthetic[col] = synthetic[col].astype(object)

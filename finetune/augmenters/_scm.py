@@ -343,8 +343,10 @@ class CausalMix(Generator):
                 if a > 0
             )
         per = bucket(min(math.ceil(need / self._k), _MAX_ROWS // self._k))
+        drawn = 0
         for r in range(self.max_rounds):
             k_r = jax.random.fold_in(key, r)
+            drawn = per * self._k
             # rows come out in a bucketed count (fewer compiles), cut here
             m = min(bucket(n), per * self._k)
             if asked is None:
@@ -361,11 +363,10 @@ class CausalMix(Generator):
                 avail = np.asarray(avail)
                 short = bool((asked > avail).any())
             if not short:
-                self.acceptance_ = n / (per * self._k)
+                self.acceptance_ = n / drawn
                 self.rounds_ = r + 1
                 return np.asarray(rows, np.float64)[:n, self._order]
             per = bucket(min(4 * per, _MAX_ROWS // self._k))
-        drawn = per * self._k
         if asked is None:
             raise ValueError(
                 f"the {self.name} model drew fewer than {n} rows with a valid class in "
