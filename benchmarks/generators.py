@@ -150,7 +150,7 @@ def report(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             ratio = r["rows_per_s_big"] / scm[0]["rows_per_s_big"] if scm else None
             lines.append(
                 f"| {r['generator']} | {'yes' if r['streaming'] else 'pool'} | "
-                f"{r['fit_s']:.1f} | {r['rows_per_s']:,.0f} | "
+                f"{r['fit_s']:.2f} | {r['rows_per_s']:,.0f} | "
                 f"{r['rows_per_s_big']:,.0f} | {_fmt(ratio, '.3g')} | "
                 f"{_fmt(r['detection_auc_hgb'])} | {_fmt(r['tstr_auc'])} | "
                 f"{_fmt(r['trtr_auc'])} | {_fmt(r['minority_share_drift'], '.2f')} | "
@@ -158,6 +158,26 @@ def report(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _platform() -> str:
+    """Device, CPUs and the versions the timings depend on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import jax
+
+    def v(pkg: str) -> str:
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return "absent"
+
+    return (
+        f"{jax.devices()[0].device_kind} ({jax.default_backend()}), "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, numpy {np.__version__}, jax {jax.__version__}, "
+        f"torch {v('torch')}, scikit-learn {v('scikit-learn')}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -197,8 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         "n_train": args.n_train,
         "loadavg_start": load_start,
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        "platform": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, numpy {np.__version__}",
+        "platform": _platform(),
     }
     with atomic_write(RESULTS / "generators.json", "w") as f:
         json.dump({**meta, "records": records}, f, indent=1)
