@@ -19,10 +19,12 @@ from finetune.augmenters._base import CONDITIONAL, Generator, class_codes
 
 # name -> (module, class); filled as generators are added
 _REGISTRY: dict[str, tuple[str, str]] = {
+    "causalmix": ("finetune.augmenters._scm", "CausalMix"),
     "ctgan": ("finetune.augmenters._ctgan", "CTGAN"),
     "gaussian_copula": ("finetune.augmenters._copula", "GaussianCopula"),
     "mixed_model": ("finetune.augmenters._mixed_model", "MixedModel"),
     "mixup": ("finetune.augmenters._mixup", "Mixup"),
+    "scm_only": ("finetune.augmenters._scm", "ScmOnly"),
     "smote": ("finetune.augmenters._smote", "Smote"),
     "table_augment": ("finetune.augmenters._table_augment", "TableAugment"),
     "tabddpm": ("finetune.augmenters._tabddpm", "TabDDPM"),
