@@ -47,6 +47,7 @@ def _model():
     )
 
 
+@pytest.mark.slow  # 15-35 s with ray.init on 2 cores; CI time
 def test_write_dataset__two_shards_on_ray_equal_the_serial_run(local_ray, tmp_path):
     model, key = _model(), jax.random.key(5)
     serial = bridge.write_dataset(tmp_path / "a", key, model, 300, shards=2, chunk=32)
