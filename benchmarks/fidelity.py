@@ -162,18 +162,22 @@ def _plain(v: Any) -> Any:
 
 
 def summarise(tables: list[str], sizes: tuple[int, ...]) -> dict:
-    """Median and worst five tables per size and variant, from the cell records."""
+    """Median and worst five tables per size and variant, from the cell records of
+    the tables scored in both variants."""
     out: dict[str, Any] = {}
     for n in sizes:
+        # paired: only tables scored in every variant, so the medians compare alike
+        both = [
+            t
+            for t in tables
+            if all((CELLS / f"{_cell_name(t, n, v)}.json").exists() for v in VARIANTS)
+        ]
         per_variant: dict[str, Any] = {}
-        for variant in VARIANTS:
-            cells = {}
-            for t in tables:
-                p = CELLS / f"{_cell_name(t, n, variant)}.json"
-                if p.exists():
-                    cells[t] = json.loads(p.read_text())
-            if not cells:
-                continue
+        for variant in VARIANTS if both else ():
+            cells = {
+                t: json.loads((CELLS / f"{_cell_name(t, n, variant)}.json").read_text())
+                for t in both
+            }
             per_variant[variant] = _aggregate(cells)
         out[str(n)] = per_variant
     return out
