@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from bridge import _dataset as ds
+from bridge._table import checked_member
 
 
 def write_dataset(
@@ -78,15 +79,7 @@ def write_dataset(
       ([0, 1, 2], 10)
     """
     path = Path(path)
-    if n < 1 or chunk < 1:
-        raise ValueError(f"the row count ({n}) and chunk ({chunk}) must be >= 1")
-    k = getattr(model, "n_members", None)
-    if member is not None and not 0 <= member < (k or 1):
-        raise ValueError(
-            f"member must be in [0, {k or 1}), the model has {k or 1} graphs"
-        )
-    if k is None and member == 0:
-        member = None
+    member = checked_member(model, n, chunk, member)
     blocks = ds.plan(n, chunk, shards)
     if shard_index is not None and not 0 <= shard_index < shards:
         raise ValueError(

@@ -335,6 +335,19 @@ def write_blocks(
     return written
 
 
+def checked_member(model: Any, n: int, chunk: int, member: int | None) -> int | None:
+    """Checks a writer's row count, chunk and member; a single SCM's member 0 is
+    None (an SCM is its own only member)."""
+    if n < 1 or chunk < 1:
+        raise ValueError(f"the row count ({n}) and chunk ({chunk}) must be >= 1")
+    k = getattr(model, "n_members", None)
+    if member is not None and not 0 <= member < (k or 1):
+        raise ValueError(
+            f"member must be in [0, {k or 1}), the model has {k or 1} graphs"
+        )
+    return None if k is None and member == 0 else member
+
+
 def write_samples(
     path: str | os.PathLike[str],
     key: jax.Array,
@@ -379,15 +392,7 @@ def write_samples(
     """
     path = Path(path)
     fmt = table_format(path, write=True)
-    if n < 1 or chunk < 1:
-        raise ValueError(f"the row count ({n}) and chunk ({chunk}) must be >= 1")
-    k = getattr(model, "n_members", None)
-    if member is not None and not 0 <= member < (k or 1):
-        raise ValueError(
-            f"member must be in [0, {k or 1}), the model has {k or 1} graphs"
-        )
-    if k is None and member == 0:
-        member = None  # a single SCM is its own only member
+    member = checked_member(model, n, chunk, member)
     chunk = min(chunk, n)
     mode, kw = ("w", {"newline": ""}) if fmt == "csv" else ("wb", {})
     with atomic_write(path, mode, **kw) as f:
