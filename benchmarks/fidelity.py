@@ -183,6 +183,13 @@ def summarise(tables: list[str], sizes: tuple[int, ...]) -> dict:
     return out
 
 
+def _gap(headline: dict) -> float | None:
+    """TSTR - TRTR ROC-AUC of a cell, None without utility numbers."""
+    if headline["tstr_auc"] is None or headline["trtr_auc"] is None:
+        return None
+    return headline["tstr_auc"] - headline["trtr_auc"]
+
+
 def _aggregate(cells: dict[str, dict]) -> dict:
     def series(f):
         vals = {t: f(c["headline"]) for t, c in cells.items()}
@@ -190,13 +197,7 @@ def _aggregate(cells: dict[str, dict]) -> dict:
 
     det = series(lambda h: h["detection_auc_hgb"])
     det_lr = series(lambda h: h["detection_auc_lr"])
-    gap = series(
-        lambda h: (
-            None
-            if h["tstr_auc"] is None or h["trtr_auc"] is None
-            else h["tstr_auc"] - h["trtr_auc"]
-        )
-    )
+    gap = series(_gap)
     drift = series(lambda h: h["minority_share_drift"])
 
     def stat(vals: dict[str, float], worst_high: bool) -> dict:
@@ -283,12 +284,7 @@ def _per_table(tables: list[str], sizes: tuple[int, ...]) -> str:
                 continue
             hs = [json.loads(p.read_text()) for p in recs]
             h = [r["headline"] for r in hs]
-            gap = [
-                None
-                if x["tstr_auc"] is None or x["trtr_auc"] is None
-                else x["tstr_auc"] - x["trtr_auc"]
-                for x in h
-            ]
+            gap = [_gap(x) for x in h]
             lines.append(
                 f"| {t} | {n} | {pair([x['detection_auc_hgb'] for x in h])} | "
                 f"{pair(gap)} | {pair([x['minority_share_drift'] for x in h])} | "
