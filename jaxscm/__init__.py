@@ -20,6 +20,7 @@ from typing import Any
 
 from jaxscm._atomic import atomic_directory, atomic_write
 from jaxscm._compile_cache import compilation_cache_dir, enable_compilation_cache
+from jaxscm._do import do
 from jaxscm._ensemble import Ensemble, stack
 from jaxscm._io import FormatError, load, save
 from jaxscm._linear import Linear
@@ -28,7 +29,7 @@ from jaxscm._mechanisms import Additive, Classifier, Constant, Mechanism, Root
 from jaxscm._mlp import MLP
 from jaxscm._noise import PARAMETRIC_FAMILIES, Empirical, Parametric, gaussian
 from jaxscm._random import random_scm
-from jaxscm._sample import do, propagate, sample, sample_noise
+from jaxscm._sample import propagate, sample, sample_noise
 from jaxscm._schema import Column, SchemaError
 from jaxscm._scm import SCM
 from jaxscm._shard import local_rows, sample_sharded, sharding_for

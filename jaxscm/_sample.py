@@ -1,4 +1,4 @@
-"""Sampling, noise propagation and interventions for a single-DAG `SCM`.
+"""Sampling and noise propagation for an `SCM` or an `Ensemble` (`do` is in `_do`).
 
 The public `sample`, `sample_noise` and `propagate` call module-level `jax.jit`-ed
 functions. Called plainly, they compile once per (model structure, n, dtype) and
@@ -11,8 +11,6 @@ another fit with the same structure reuse the compiled program.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
@@ -22,7 +20,6 @@ from jaxscm._ensemble import (
     ensemble_propagate,
     ensemble_sample_noise,
 )
-from jaxscm._mechanisms import Constant
 from jaxscm._scm import SCM
 
 
@@ -138,60 +135,3 @@ def _sample(key: jax.Array, scm: SCM | Ensemble, n: int) -> jax.Array:
 _sample_jit = jax.jit(_sample, static_argnums=2)
 _sample_noise_jit = jax.jit(_sample_noise, static_argnums=2)
 _propagate_jit = jax.jit(_propagate)
-
-
-def do(scm: SCM, interventions: Mapping[str, float | int | str]) -> SCM:
-    """Hard intervention: fixes nodes to values and cuts their incoming edges.
-
-    Args:
-      scm: the model.
-      interventions: node name -> value. A categorical node takes a category label
-        (or its integer code).
-
-    Returns:
-      A new `SCM` whose intervened nodes are `Constant` with no parents.
-
-    Raises:
-      KeyError: an unknown node name.
-      ValueError: an unknown category label or code.
-
-    Examples:
-      >>> import jax
-      >>> from jaxscm import random_scm, sample
-      >>> scm = random_scm(jax.random.key(0), 3)
-      >>> x = sample(jax.random.key(1), do(scm, {"x1": 2.0}), 4)
-      >>> x[:, 1].tolist()
-      [2.0, 2.0, 2.0, 2.0]
-    """
-    mechanisms = list(scm.mechanisms)
-    parents = list(scm.parents)
-    for name, value in interventions.items():
-        i = scm.index(name)
-        col = scm.columns[i]
-        if col.kind == "categorical":
-            if isinstance(value, str):
-                if value not in col.categories:
-                    raise ValueError(
-                        f"node {name!r}: unknown category {value!r}; categories are "
-                        f"{list(col.categories)}"
-                    )
-                value = col.categories.index(value)
-            elif not (float(value).is_integer() and 0 <= value < col.n_categories):
-                raise ValueError(
-                    f"node {name!r}: a categorical value must be a label in "
-                    f"{list(col.categories)} or a code in [0, {col.n_categories})"
-                )
-        mechanisms[i] = Constant(value=jnp.asarray(value, dtype=_dtype_of(scm)))
-        parents[i] = ()
-    return SCM(
-        mechanisms=tuple(mechanisms), columns=scm.columns, parents=tuple(parents)
-    )
-
-
-def _dtype_of(scm: SCM) -> jnp.dtype:
-    leaves = [
-        x
-        for x in jax.tree.leaves(scm)
-        if jnp.issubdtype(jnp.result_type(x), jnp.floating)
-    ]
-    return jnp.result_type(leaves[0]) if leaves else jnp.dtype(jnp.float32)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import jaxscm
+from bridge._classes import _pool, bucket, draw_classes
 from finetune.augmenters import make
-from finetune.augmenters._scm import CausalMix, _pool, bucket, draw_classes
+from finetune.augmenters._scm import CausalMix
 from jaxscm import SCM, Classifier, Column, Linear, Root, gaussian
 
 

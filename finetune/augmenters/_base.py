@@ -11,7 +11,7 @@ categories (`bridge.to_frame`). So a subclass works on numbers only:
 * `_sample(n, seed, labels)`: return (n, d) codes; `labels` is None (draw the
   classes as the model does) or an (n,) array of class codes the rows must have.
 
-Class requests (`sample(n, y=...)`), resolved by `class_codes`:
+Class requests (`sample(n, y=...)`), resolved by `class_codes` (`bridge._classes`):
 
 * None: the generator's own class distribution;
 * a label: every row of that class;
@@ -27,12 +27,13 @@ or "refuse" (a class request raises a `ValueError` naming the fix).
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from jaxscm._schema import Column, label
+from bridge._classes import class_codes
+from jaxscm._schema import Column
 
 CONDITIONAL = ("conditional", "rejection", "refuse")
 _TARGET = "__target__"
@@ -186,59 +187,6 @@ class Generator(abc.ABC):
     @abc.abstractmethod
     def _sample(self, n: int, seed: int, labels: np.ndarray | None) -> np.ndarray:
         """(n, d) codes; with `labels`, row i must have class code labels[i]."""
-
-
-def class_codes(y: Any, n: int, classes: Sequence[str], seed: int) -> np.ndarray | None:
-    """Resolves a class request into (n,) class codes (None: no request).
-
-    Shares become counts by largest remainder, and the rows are shuffled with `seed`,
-    so a request gives the same classes for the same seed.
-
-    Examples:
-      >>> sorted(class_codes("balanced", 4, ("a", "b"), 0).tolist())
-      [0, 0, 1, 1]
-      >>> class_codes({"b": 1.0}, 2, ("a", "b"), 0).tolist()
-      [1, 1]
-      >>> class_codes("a", 2, ("a", "b"), 0).tolist()
-      [0, 0]
-    """
-    if y is None:
-        return None
-    index = {c: i for i, c in enumerate(classes)}
-
-    def code(v: Any) -> int:
-        key = label(v)
-        if key not in index:
-            raise ValueError(
-                f"class {v!r} is not a training class; classes are {list(classes)}"
-            )
-        return index[key]
-
-    if isinstance(y, str) and y == "balanced":
-        shares = np.full(len(classes), 1.0 / len(classes))
-    elif isinstance(y, Mapping):
-        shares = np.zeros(len(classes))
-        for k, v in y.items():
-            v = float(v)
-            if not np.isfinite(v) or v < 0:
-                raise ValueError(f"class share of {k!r} must be >= 0, got {v!r}")
-            shares[code(k)] += v
-        if shares.sum() <= 0:
-            raise ValueError("the class shares sum to 0; give some class a share")
-        shares = shares / shares.sum()
-    elif isinstance(y, (str, int, np.integer, float, bool)):
-        return np.full(n, code(y), np.int64)
-    else:
-        values = list(y)
-        if len(values) != n:
-            raise ValueError(f"y lists {len(values)} labels for n={n} rows")
-        return np.array([code(v) for v in values], np.int64)
-    exact = n * shares
-    counts = np.floor(exact).astype(np.int64)
-    order = np.argsort(-(exact - counts), kind="stable")
-    counts[order[: n - counts.sum()]] += 1
-    codes = np.repeat(np.arange(len(classes)), counts)
-    return np.random.default_rng(seed).permutation(codes)
 
 
 def _target_name(X: Any, columns: Sequence[Column] | None, name: Any) -> str:
