@@ -24,6 +24,7 @@ Used by the `causalmix` / `scm_only` generators (`finetune.augmenters`) and by
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bridge._stream import first_bad_column
 from jaxscm import sample
 from jaxscm._schema import label
 
@@ -338,3 +340,130 @@ def class_rows(
         f"ask for fewer rows of {label_c!r}, allow more rounds, or refit with the "
         "class share calibrated (LabelOptions(class_share=True))"
     )
+
+
+# The probe that sizes a writer's pools draws with this key folded into block 0's.
+_PROBE = 0xC1A55
+
+CLASSES_RULE = (
+    "block b asks class_codes(request, block_rows, classes, seed=b) (shares as counts "
+    "by largest remainder, shuffled by a NumPy generator seeded b) and draws them by "
+    "rejection from a pool of per_member rows per member under fold_in(fold_in(key, "
+    "b), r), r = 0, 1, ... (the pool four times larger each round a class is short); "
+    "the block's first rows are kept"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassPlan:
+    """How a writer draws the rows of a class request, block by block.
+
+    Every block asks the same class counts (`class_codes` of `request` for
+    `block_rows` rows), shuffled by the block's index, and draws them with
+    `class_rows` from the block's key. So a row depends only on (model, key, block
+    size, request, its global index), as the unconditional rows do.
+
+    Attributes:
+      request: "balanced" or {label: share} (normalised).
+      classes: the target's labels.
+      block_rows: rows per block.
+      per_member: rows per member of a block's first pool (`pool_size`, from the
+        model's class shares on a probe draw).
+      max_rounds: rounds before a short class fails.
+    """
+
+    request: Any
+    classes: tuple[str, ...]
+    block_rows: int
+    per_member: int
+    max_rounds: int
+
+    def rows(self, key: Any, model: Any, block: int) -> tuple[np.ndarray, Any]:
+        """Block `block`'s rows (block_rows, d) and the index of a non-finite
+        column (-1: none), from the block's key ``fold_in(key, block)``."""
+        labels = class_codes(self.request, self.block_rows, self.classes, block)
+        rows, _, _ = class_rows(
+            jax.random.fold_in(key, block),
+            model,
+            self.block_rows,
+            labels,
+            self.per_member,
+            max_rounds=self.max_rounds,
+            what="the model",
+        )
+        return rows, first_bad_column(rows)
+
+    @classmethod
+    def from_record(
+        cls, record: Mapping[str, Any], classes: Sequence[str], block_rows: int
+    ) -> ClassPlan:
+        """The plan `record()` wrote, for a target with `classes`."""
+        return cls(
+            record["request"],
+            tuple(classes),
+            int(block_rows),
+            int(record["per_member"]),
+            int(record["max_rounds"]),
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The plan as JSON (for a dataset's identity)."""
+        request = self.request
+        if isinstance(request, Mapping):
+            request = {str(k): float(v) for k, v in request.items()}
+        return {
+            "request": request,
+            "per_member": self.per_member,
+            "max_rounds": self.max_rounds,
+            "rule": CLASSES_RULE,
+        }
+
+
+def plan_classes(
+    key: Any,
+    model: Any,
+    request: Any,
+    block_rows: int,
+    *,
+    safety: float = 1.25,
+    max_rounds: int = 3,
+    probe_rows: int = 4096,
+) -> ClassPlan:
+    """The `ClassPlan` of a class request for blocks of `block_rows` rows.
+
+    Args:
+      key: the writer's key (the probe draws with ``fold_in(fold_in(key, 0),
+        0xC1A55)``, a key no block uses).
+      model: an `Ensemble` or `SCM` with one categorical target.
+      request: "balanced" or a mapping label -> share (a single class: {label: 1}).
+      block_rows: rows per block.
+      safety, max_rounds, probe_rows: as in `pool_size` / `class_rows`.
+
+    Raises:
+      ValueError: the model has no categorical target, the request names an unknown
+        class or bad shares, or it is not "balanced" or a mapping.
+    """
+    target, _ = target_of(model)
+    classes = tuple(model.columns[target].categories)
+    if not (request == "balanced" or isinstance(request, Mapping)):
+        raise ValueError(
+            f"classes must be 'balanced' or a mapping label -> share, got {request!r}"
+        )
+    if isinstance(request, Mapping):
+        class_codes(request, 1, classes, 0)  # checks the labels and shares
+        total = sum(float(v) for v in request.values())
+        request = {str(k): float(v) / total for k, v in request.items()}
+    asked = np.bincount(
+        class_codes(request, block_rows, classes, 0), minlength=len(classes)
+    )
+    probe = jax.random.fold_in(jax.random.fold_in(key, 0), _PROBE)
+    shares = model_shares(probe, model, probe_rows)
+    per = pool_size(
+        asked,
+        block_rows,
+        shares,
+        n_members(model),
+        safety=safety,
+        probe_rows=probe_rows,
+    )
+    return ClassPlan(request, classes, int(block_rows), per, int(max_rounds))

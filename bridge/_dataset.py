@@ -30,6 +30,7 @@ from typing import Any
 
 import jax
 
+from bridge._classes import ClassPlan
 from bridge._table import write_blocks
 from jaxscm import atomic_write
 from jaxscm._atomic import remove_stale
@@ -51,6 +52,7 @@ PARQUET = {
     "dictionary": "categorical columns only",
     "row_group": "one per block",
 }
+OPTIONAL = ("do", "classes")  # identity keys present only when set
 _TMP = re.compile(r"\..+\.\d+\.(tmp|old)")
 
 
@@ -82,9 +84,16 @@ def identity(
     shards: int,
     member: int | None,
     model_sha256: str,
+    *,
+    do: dict[str, Any] | None = None,
+    classes: ClassPlan | None = None,
 ) -> dict[str, Any]:
-    """What the rows depend on (plus the split): a rerun must match it exactly."""
-    return {
+    """What the rows depend on (plus the split): a rerun must match it exactly.
+
+    `do` (the interventions, as `do_record` gives them) and `classes` appear only
+    when set, so a plain run's identity is what it was before they existed.
+    """
+    out = {
         "format": FORMAT,
         "version": VERSION,
         "rows_rule": ROWS_RULE,
@@ -108,6 +117,37 @@ def identity(
         "n_shards": shards,
         "parquet": PARQUET,
     }
+    if do:
+        out["do"] = do
+    if classes is not None:
+        out["classes"] = classes.record()
+    return out
+
+
+def do_record(model: Any, do: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The interventions as JSON: a category's label, else the number held.
+
+    `model` is the model before the intervention; the names must be its columns
+    (`bridge._table.generation` checks them).
+    """
+    if not do:
+        return None
+    from jaxscm._do import node_value
+
+    cols = {c.name: c for c in model.columns}
+    out: dict[str, Any] = {}
+    for name, value in sorted(do.items()):
+        v = node_value(cols[name], value)
+        out[name] = cols[name].categories[int(v)] if cols[name].categories else v
+    return out
+
+
+def class_plan(want: dict[str, Any], model: Any) -> ClassPlan | None:
+    """The class plan a dataset's identity records (None: no class request)."""
+    if "classes" not in want:
+        return None
+    target = next(c for c in model.columns if c.is_target)
+    return ClassPlan.from_record(want["classes"], target.categories, want["block_rows"])
 
 
 def model_digest(model: Any) -> str:
@@ -160,9 +200,10 @@ def read_record(path: Path) -> dict[str, Any]:
 
 def _differences(found: dict[str, Any], want: dict[str, Any]) -> list[str]:
     out = []
-    for k in want:
-        if found.get(k) != want[k]:
-            a, b = json.dumps(found.get(k)), json.dumps(want[k])
+    # an option only one of the runs set (do, classes) is a difference too
+    for k in [*want, *(k for k in OPTIONAL if k not in want)]:
+        if found.get(k) != want.get(k):
+            a, b = json.dumps(found.get(k)), json.dumps(want.get(k))
             a, b = (
                 (a if len(a) < 80 else a[:77] + "..."),
                 (b if len(b) < 80 else b[:77] + "..."),
@@ -273,6 +314,7 @@ def write_shard(
             member,
             part,
             dictionary_numbers=False,
+            classes=class_plan(want, model),
         )
     assert written == rows[1] - rows[0], (written, rows)
     entry = {

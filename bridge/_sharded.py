@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import jax
 import numpy as np
 
 from bridge import _dataset as ds
-from bridge._table import checked_member
+from bridge._table import checked_member, generation
 
 
 def write_dataset(
@@ -30,6 +31,8 @@ def write_dataset(
     ray: bool = False,
     address: str | None = None,
     cpus_per_shard: float = 1,
+    do: Mapping[str, Any] | None = None,
+    classes: Any = None,
 ) -> dict[str, Any]:
     """Samples `n` rows into a folder of `shards` Parquet files plus a manifest.
 
@@ -57,6 +60,10 @@ def write_dataset(
         starts a local instance, unless Ray is already initialised).
       address: a Ray cluster to join ("auto", "ray://host:10001", ...).
       cpus_per_shard: CPUs Ray reserves per shard task.
+      do: node name -> value held: the rows of `jaxscm.do(model, do)`.
+      classes: "balanced" or a mapping label -> share of the target's classes:
+        every block asks those class counts (`bridge._classes.ClassPlan`).
+      Both are recorded in the manifest, so a rerun with other ones is refused.
 
     Returns:
       {"manifest": its path (None while other shards are missing), "written":
@@ -65,7 +72,8 @@ def write_dataset(
     Raises:
       ValueError: naming the argument or folder: bad n/chunk/shards/member, a folder
         holding another run's dataset (model, key, rows, block size, shard count or
-        member differ; nothing is changed), or a damaged manifest.
+        member, interventions or class request differ; nothing is changed), a bad
+        intervention or class request, or a damaged manifest.
       NotADirectoryError: `path` is a file.
       NonFiniteSampleError: (a ValueError) a sampled value is NaN or infinite.
 
@@ -88,7 +96,10 @@ def write_dataset(
     if ray and shard_index is not None:
         raise ValueError("--ray maps all shards; do not combine it with --shard-index")
     sha = model_sha256 or ds.model_digest(model)
-    want = ds.identity(key, model, n, chunk, shards, member, sha)
+    original = model
+    model, plan = generation(key, model, min(chunk, n), member, do, classes)
+    held = ds.do_record(original, dict(do) if do else None)
+    want = ds.identity(key, model, n, chunk, shards, member, sha, do=held, classes=plan)
     ds.check_folder(path, want)
     path.mkdir(exist_ok=True)
     todo = range(shards) if shard_index is None else [shard_index]

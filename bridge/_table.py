@@ -9,6 +9,7 @@ chunk into one CSV or Parquet file that appears atomically.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ import jax
 import numpy as np
 import pandas as pd
 
+from bridge._classes import ClassPlan, plan_classes
 from bridge._frame import to_frame
 from bridge._stream import first_bad_column, raise_if_not_finite
 from jaxscm import atomic_write, sample
+from jaxscm import do as jaxscm_do
 
 _READ_SUFFIXES = {
     ".csv": "csv",
@@ -271,6 +274,7 @@ def write_blocks(
     where: Any,
     *,
     dictionary_numbers: bool = True,
+    classes: ClassPlan | None = None,
 ) -> int:
     """Writes blocks `blocks` of the `write_samples` rows to the open file `f`.
 
@@ -279,7 +283,9 @@ def write_blocks(
     from member r mod k, or member `member` alone), decoded to the table's labels.
     So a row depends only on (model, key, chunk, its global index), whichever range
     of blocks a call writes. `member` must already be checked (None for a single
-    SCM). Returns the rows written.
+    SCM). With `classes` (a `ClassPlan`, no member) block `i` is
+    `classes.rows(key, model, i)` instead: rows of the asked classes. Returns the
+    rows written.
 
     `dictionary_numbers=False` dictionary-encodes only the categorical columns in
     Parquet: continuous floats almost never repeat, so pyarrow's default (try a
@@ -291,19 +297,25 @@ def write_blocks(
     k = getattr(model, "n_members", None)
     names = [c.name for c in model.columns]
     per = chunk if k is None or member is not None else -(-chunk // k)
+
+    def dispatch(i: int) -> tuple[Any, Any]:
+        if classes is not None:
+            return classes.rows(key, model, i)
+        return _draw(jax.random.fold_in(key, i), model, per)
+
     writer = None
     written = 0
-    pending = _draw(jax.random.fold_in(key, blocks[0]), model, per) if blocks else None
+    pending = dispatch(blocks[0]) if blocks else None
     try:
         for i in blocks:
             start = i * chunk
             x, bad = pending
             if i + 1 < blocks.stop:
                 # dispatched now, computed while this block is decoded and written
-                pending = _draw(jax.random.fold_in(key, i + 1), model, per)
+                pending = dispatch(i + 1)
             raise_if_not_finite(bad, names, str(where))
             x = np.asarray(x)
-            if k is not None:
+            if k is not None and classes is None:
                 # (k, per, d) -> rows interleaving members: row r from r mod k.
                 x = (
                     x[member]
@@ -356,6 +368,8 @@ def write_samples(
     *,
     member: int | None = None,
     chunk: int = 100_000,
+    do: Mapping[str, Any] | None = None,
+    classes: Any = None,
 ) -> Path:
     """Samples `n` rows into a CSV or Parquet file, decoded to the table's labels.
 
@@ -364,6 +378,11 @@ def write_samples(
     `fold_in(key, i)`, so the file depends on `chunk`. Memory stays bounded by one
     chunk; the file appears atomically (`jaxscm.atomic_write`).
 
+    `do` samples the intervened model `jaxscm.do(model, do)`; `classes` asks for
+    rows of given classes of the model's categorical target, drawn by rejection
+    inside the compiled sampler (`bridge._classes`: each chunk asks the request's
+    class counts, shuffled by the chunk's index).
+
     Args:
       path: a .csv or .parquet file in an existing folder.
       key: PRNG key.
@@ -371,13 +390,16 @@ def write_samples(
       n: rows to write, >= 1.
       member: sample only this graph of an ensemble (0-based).
       chunk: rows per chunk (and Parquet row group), >= 1.
+      do: node name -> value held (a category label for a categorical node).
+      classes: "balanced" or a mapping label -> share of the target's classes.
 
     Returns:
       The path written.
 
     Raises:
       ValueError: naming the argument: a wrong suffix or missing folder, `n` or
-        `chunk` < 1, or `member` outside the ensemble.
+        `chunk` < 1, `member` outside the ensemble, a bad intervention or class
+        request.
       NonFiniteSampleError: (a ValueError) a sampled value is NaN or infinite,
         naming the column; nothing is written.
 
@@ -394,7 +416,58 @@ def write_samples(
     fmt = table_format(path, write=True)
     member = checked_member(model, n, chunk, member)
     chunk = min(chunk, n)
+    model, plan = generation(key, model, chunk, member, do, classes)
     mode, kw = ("w", {"newline": ""}) if fmt == "csv" else ("wb", {})
     with atomic_write(path, mode, **kw) as f:
-        write_blocks(f, fmt, key, model, n, chunk, range(-(-n // chunk)), member, path)
+        write_blocks(
+            f,
+            fmt,
+            key,
+            model,
+            n,
+            chunk,
+            range(-(-n // chunk)),
+            member,
+            path,
+            classes=plan,
+        )
     return path
+
+
+def generation(
+    key: jax.Array,
+    model: Any,
+    chunk: int,
+    member: int | None,
+    do: Mapping[str, Any] | None,
+    classes: Any,
+) -> tuple[Any, ClassPlan | None]:
+    """The model a writer samples (intervened by `do`) and its class plan (or None).
+
+    Raises:
+      ValueError: a class request with `member` or with the target intervened on,
+        a bad intervention (`jaxscm.do`) or a bad request (`plan_classes`).
+    """
+    if do:
+        names = [c.name for c in model.columns]
+        for name in do:
+            if name not in names:
+                raise ValueError(
+                    f"cannot intervene on {name!r}: the model has no such column; "
+                    f"columns are {names}"
+                )
+        model = jaxscm_do(model, dict(do))
+    if classes is None:
+        return model, None
+    if member is not None:
+        raise ValueError(
+            "a class request draws from the whole ensemble; drop the member "
+            "(--member) or the class request (--classes)"
+        )
+    target = [c.name for c in model.columns if c.is_target]
+    if do and target and target[0] in do:
+        raise ValueError(
+            f"the target {target[0]!r} is held by an intervention, so its classes "
+            "cannot be asked for; drop one of the two (--do or --classes)"
+        )
+    return model, plan_classes(key, model, classes, chunk)

@@ -259,3 +259,91 @@ def test_sample_cli__a_killed_run_resumes_without_partial_or_stray_files(
     )
     assert pq.read_table(ds).equals(pq.read_table(one))
     assert bridge.verify_dataset(ds)["rows"] == n
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_sample_cli__do_and_classes_shards_equal_the_single_file(setup, tmp_path, k):
+    model, _ = setup
+    extra = ("--do", "x0=1.5", "--classes", "c0=0.5,c1=0.25,c2=0.25")
+    one = tmp_path / "one.parquet"
+    assert _sharded(model, one, *extra) == 0
+    assert _sharded(model, tmp_path / "ds", "--shards", str(k), *extra) == 0
+    got, want = pd.read_parquet(tmp_path / "ds"), pd.read_parquet(one)
+    assert got.equals(want)
+    assert (got["x0"] == np.float32(1.5)).all()
+    # every block of 64 rows asks the counts 32/16/16, shuffled by its index
+    for start in range(0, 1000 - 64, 64):
+        counts = got["y"].iloc[start : start + 64].value_counts()
+        assert counts.to_dict() == {"c0": 32, "c1": 16, "c2": 16}
+    first, second = got["y"].iloc[:64].tolist(), got["y"].iloc[64:128].tolist()
+    assert first != second
+
+
+@pytest.mark.parametrize(("node", "value"), [("x1", -2.0), ("x0", 3.0)])
+def test_sample__do_is_the_intervened_model_and_non_descendants_keep(
+    setup, tmp_path, node, value
+):
+    model, ref = setup
+    ens = jaxscm.load_fit(model)
+    out = tmp_path / "do.parquet"
+    assert _sharded(model, out, "--do", f"{node}={value}") == 0
+    direct = tmp_path / "direct.parquet"
+    held = jaxscm.do(ens, {node: value})
+    bridge.write_samples(direct, jax.random.key(3), held, 1000, chunk=64)
+    got = pd.read_parquet(out)
+    assert got.equals(pd.read_parquet(direct))
+    assert (got[node] == value).all()
+    # the columns no member's `node` reaches are the same draws as without it;
+    # its descendants change (here x1 has none, x0 reaches every other column)
+    adj = np.asarray(ens.adjacency).astype(bool).any(axis=0)
+    reach = np.linalg.matrix_power(adj | np.eye(4, dtype=bool), 4)[
+        ens.nodes.index(node)
+    ]
+    plain = pd.read_parquet(ref)
+    for j, c in enumerate(ens.nodes):
+        if c != node:
+            assert got[c].equals(plain[c]) == (not reach[j]), c
+
+
+def test_sample_cli__rerun_with_other_do_or_classes_is_refused(setup, tmp_path, capsys):
+    model, _ = setup
+    ds = tmp_path / "ds"
+    assert _sharded(model, ds, "--shards", "2", "--do", "x0=1") == 0
+    before = _snapshot(ds)
+    capsys.readouterr()
+    assert _sharded(model, ds, "--shards", "2", "--do", "x0=2") == 2
+    assert "do: folder" in capsys.readouterr().err
+    assert _sharded(model, ds, "--shards", "2") == 2
+    assert (
+        _sharded(model, ds, "--shards", "2", "--do", "x0=1", "--classes", "balanced")
+        == 2
+    )
+    assert "classes: folder null" in capsys.readouterr().err
+    assert _snapshot(ds) == before
+    assert _sharded(model, ds, "--shards", "2", "--do", "x0=1.0") == 0  # same value
+    assert "kept 2 shard(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--do", "zz=1"), "cannot intervene on 'zz'"),
+        (("--do", "x0"), "give column=value"),
+        (("--do", "x0=1", "--do", "x0=2"), "names column 'x0' twice"),
+        (("--do", "x0=high"), "give a number"),
+        (("--do", "y=nope"), "unknown category 'nope'"),
+        (("--do", "y=c0", "--classes", "balanced"), "held by an intervention"),
+        (("--classes", "nope=1"), "class 'nope' is not a training class"),
+        (("--classes", "c0=-1"), "label=share pairs"),
+        (("--classes", "balanced", "--member", "1"), "drop the member"),
+    ],
+)
+def test_sample_cli__bad_do_or_classes_exit_2_and_write_nothing(
+    setup, tmp_path, capsys, extra, message
+):
+    model, _ = setup
+    for out in (tmp_path / "x.csv", tmp_path / "ds"):
+        shards = ("--shards", "2") if out.suffix == "" else ()
+        assert _sharded(model, out, *shards, *extra) == 2
+        assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -28,7 +28,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -208,3 +208,58 @@ def check_device(device: str) -> None:
         raise ValueError(f"--device {device!r}: MPS is not available; use --device cpu")
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"--device {device!r}: use cpu, cuda or cuda:N")
+
+
+def parse_classes(text: str | None) -> Any:
+    """The ``--classes`` value as a class request: None, "balanced" or a mapping.
+
+    Raises:
+      ValueError: naming ``--classes`` and the form it takes.
+
+    Examples:
+      >>> parse_classes("yes=0.7,no=0.3")
+      {'yes': 0.7, 'no': 0.3}
+    """
+    if text is None or text == "balanced":
+        return text
+    shares: dict[str, float] = {}
+    for part in text.split(","):
+        label, sep, share = part.partition("=")
+        try:
+            value = float(share)
+        except ValueError:
+            value = float("nan")
+        if not sep or not label.strip() or not value >= 0 or value == float("inf"):
+            raise ValueError(
+                f"--classes {text!r}: give 'balanced' or label=share pairs with "
+                f"shares >= 0, e.g. yes=0.7,no=0.3 (bad part {part!r})"
+            )
+        shares[label.strip()] = value
+    return shares
+
+
+def parse_do(items: Sequence[str] | None) -> dict[str, str]:
+    """Repeated ``--do col=value`` flags as {column: value text} (None: none).
+
+    The values stay text: `jaxscm.do` reads a categorical column's label and the
+    other kinds' numbers (and names the column when a value does not fit).
+
+    Raises:
+      ValueError: naming ``--do`` and the form it takes, or a column given twice.
+
+    Examples:
+      >>> parse_do(["age=40", "job=admin"])
+      {'age': '40', 'job': 'admin'}
+    """
+    out: dict[str, str] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(
+                f"--do {item!r}: give column=value, e.g. --do age=40 (repeat the flag "
+                "for more columns)"
+            )
+        if name.strip() in out:
+            raise ValueError(f"--do names column {name.strip()!r} twice")
+        out[name.strip()] = value.strip()
+    return out

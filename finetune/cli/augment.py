@@ -16,9 +16,8 @@ no file.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from finetune.cli import count_type, seed_type
+from finetune.cli import count_type, parse_classes, seed_type
 
 
 def _names() -> tuple[str, ...]:
@@ -44,34 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="'balanced' or label=share,... (default: the generator's own mix)",
     )
-
-
-def parse_classes(text: str | None) -> Any:
-    """The ``--classes`` value as a class request: None, "balanced" or a mapping.
-
-    Raises:
-      ValueError: naming ``--classes`` and the form it takes.
-
-    Examples:
-      >>> parse_classes("yes=0.7,no=0.3")
-      {'yes': 0.7, 'no': 0.3}
-    """
-    if text is None or text == "balanced":
-        return text
-    shares: dict[str, float] = {}
-    for part in text.split(","):
-        label, sep, share = part.partition("=")
-        try:
-            value = float(share)
-        except ValueError:
-            value = float("nan")
-        if not sep or not label.strip() or not value >= 0 or value == float("inf"):
-            raise ValueError(
-                f"--classes {text!r}: give 'balanced' or label=share pairs with "
-                f"shares >= 0, e.g. yes=0.7,no=0.3 (bad part {part!r})"
-            )
-        shares[label.strip()] = value
-    return shares
 
 
 def run(args: argparse.Namespace) -> int:

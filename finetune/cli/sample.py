@@ -3,6 +3,8 @@
     causalmixft sample model_dir -n 10000 -o out.csv|out.parquet [--seed 0]
     causalmixft sample model_dir -n 10000000 -o DIR --shards 8 [--ray [--address A]]
     causalmixft sample model_dir -n 10000000 -o DIR --shard-index 3 --num-shards 8
+    causalmixft sample model_dir -n 10000 -o out.csv --do age=40 --do job=admin
+    causalmixft sample model_dir -n 10000 -o out.csv --classes balanced|yes=0.3,no=0.7
 
 `jaxscm.load_fit` reads the model directory and `bridge.write_samples` writes the
 rows: they mix the ensemble's graphs evenly (within each chunk, row r comes from
@@ -13,13 +15,20 @@ With ``--shards K`` the output is a folder: `bridge.write_dataset` writes the sa
 as K Parquet parts plus a manifest, all shards here, over Ray (``--ray``), or one
 shard per call (``--shard-index``, e.g. from a Slurm array); rerunning the command
 resumes it.
+
+``--do col=value`` (repeatable) samples the intervened model (`jaxscm.do`: the
+column is held at the value, a category label for a categorical column, and reads
+none of its parents). ``--classes`` asks for rows of the target's classes,
+"balanced" or label=share pairs, drawn by rejection inside the compiled sampler
+(`bridge._classes`: every chunk asks those class counts). Both are recorded in a
+dataset's manifest.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from finetune.cli import count_type, seed_type
+from finetune.cli import count_type, parse_classes, parse_do, seed_type
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +66,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ray", action="store_true", help="map the shards over a Ray cluster"
     )
     parser.add_argument(
+        "--do",
+        action="append",
+        metavar="COL=VALUE",
+        help="hold a column at a value (hard intervention); repeatable",
+    )
+    parser.add_argument(
+        "--classes",
+        default=None,
+        help="rows of the target's classes: 'balanced' or label=share,...",
+    )
+    parser.add_argument(
         "--address",
         default=None,
         help="Ray cluster to join (default: start a local one); needs --ray",
@@ -77,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--address needs --ray")
     elif args.address is not None and not args.ray:
         raise ValueError("--address needs --ray")
+    # Cheap checks first: a typo in a flag costs no model loading.
+    args.do, args.classes = parse_do(args.do), parse_classes(args.classes)
     if args.shards is not None:
         return _run_sharded(args)
     # The output is checked before the model is loaded: a typo costs nothing.
@@ -89,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         args.rows,
         member=args.member,
         chunk=args.chunk,
+        do=args.do,
+        classes=args.classes,
     )
     print(f"wrote {args.rows} rows x {len(model.columns)} columns to {out}")
     return 0
@@ -116,6 +140,8 @@ def _run_sharded(args: argparse.Namespace) -> int:
         model_sha256=file_sha(Path(args.model_dir) / "model.npz"),
         ray=args.ray,
         address=args.address,
+        do=args.do,
+        classes=args.classes,
     )
     for i, why in sorted(out["written"].items()):
         print(f"shard {i}: {why}")
