@@ -101,6 +101,19 @@ def test_tabebm__a_rows_energy_does_not_depend_on_the_other_rows(table, gen):
     assert not np.allclose(all_rows, gen.energy(X, "yes"))  # the class task counts
 
 
+def test_class_logits__the_context_cache_gives_the_full_forwards_logits(gen):
+    from finetune._tabpfn import class_logits
+
+    xc, yc, cache = gen._tasks[1]
+    xq = torch.randn(7, xc.shape[1], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        u_full, out_full = class_logits(gen._net, xc, yc, xq, 2)
+        u_cache, out_cache = class_logits(gen._net, xc, yc, xq, 2, cache=cache)
+    assert cache is not None
+    torch.testing.assert_close(u_cache, u_full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out_cache, out_full, rtol=1e-5, atol=1e-5)
+
+
 def test_tabebm__sgld_lowers_the_energy_from_the_real_rows():
     # numeric columns only, so decoding moves nothing; the same draw seed starts
     # both runs from the same rows with the same noise

@@ -23,7 +23,8 @@ Where we had to choose (the paper used TabPFN v1 through its own code):
   not through TabPFN's preprocessing pipeline (NumPy, so not differentiable in
   the input); the network standardises and ECDF-ranks features against its
   context itself, piecewise linearly, so the gradient reaches the query rows.
-  One network, no ensemble of preprocessings (`finetune._tabpfn.class_logits`).
+  One network, no ensemble of preprocessings (`finetune._tabpfn.class_logits`);
+  each class task's context is cached in the network once, at fit.
 * The logits. TabPFN v3.5's (our checkpoint's) many-class decoder outputs log
   class probabilities, whose logsumexp is constant (1 + 6e-5 from its clamp): the
   published energy on them is flat and SGLD would be a random walk. So the energy
@@ -153,17 +154,25 @@ class TabEBM(Generator):
     def _tensor(self, a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(a, np.float32), device=self.device)
 
-    def _task(self, real: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Class c's binary task: its real rows (label 0), then the negatives (1)."""
+    def _task(self, real: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Class c's binary task: its real rows (label 0), then the negatives (1).
+
+        With the network's cache of it as context, built once: every SGLD step
+        then runs the chains alone (`finetune._tabpfn.context_cache`).
+        """
+        from finetune._tabpfn import context_cache
+
         labels = np.r_[np.zeros(len(real)), np.ones(self.n_negatives)]
-        return self._tensor(np.vstack([real, self.negatives_])), self._tensor(labels)
+        xc = self._tensor(np.vstack([real, self.negatives_]))
+        yc = self._tensor(labels)
+        return xc, yc, context_cache(self._net, xc, yc)
 
     def _energy(self, c: int, z: torch.Tensor) -> torch.Tensor:
         """(m,) E_c at standardised rows z (m, d), differentiable in z."""
         from finetune._tabpfn import class_logits
 
-        xc, yc = self._tasks[c]
-        u, _ = class_logits(self._net, xc, yc, z, 2)
+        xc, yc, cache = self._tasks[c]
+        u, _ = class_logits(self._net, xc, yc, z, 2, cache=cache)
         return -torch.logsumexp(u, dim=-1).mean(dim=0)
 
     def energy(self, X: Any, c: Any) -> np.ndarray:
