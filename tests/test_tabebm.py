@@ -155,7 +155,7 @@ def test_tabebm__time_limit_stops_the_chains_early(table):
         ({"n_negatives": 1.5}, "n_negatives must be an integer >= 1"),
         ({"step_size": -0.1}, "step_size must be a finite number >= 0"),
         ({"noise_std": float("nan")}, "noise_std must be a finite number"),
-        ({"corner": 0}, "corner must be a finite number"),
+        ({"corner": 0}, "corner must be a finite number > 0"),
         ({"time_limit": 0}, "time_limit must be seconds > 0 or None"),
     ],
 )
@@ -206,3 +206,14 @@ def test_nearest__snaps_to_the_closest_seen_value():
     x = np.array([-3.0, 0.9, 1.1, 3.4, 3.6, 9.0])
     np.testing.assert_array_equal(_nearest(values, x), [0, 0, 2, 2, 5, 5])
     np.testing.assert_array_equal(_nearest(np.array([4.0]), x), [4.0] * 6)
+
+
+def test_tabebm__a_class_without_training_rows_is_refused_by_name():
+    X, y = planted(40)
+    y3 = y.copy()
+    y3.iloc[0] = "maybe"
+    cols = infer_schema(X.assign(y=y3), "y")  # the schema knows a third class
+    gen = make("tabebm", n_steps=1).fit(X.iloc[1:], y.iloc[1:], columns=cols)
+    assert "maybe" in gen.classes_
+    with pytest.raises(ValueError, match="class 'maybe' has no training rows"):
+        gen.sample(3, y="maybe")

@@ -117,8 +117,10 @@ class TabEBM(Generator):
             ("start_noise", start_noise),
             ("corner", corner),
         ):
-            if not _number(v) or v < 0 or (name == "corner" and v == 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            low = 0 if name != "corner" else np.nextafter(0, 1)
+            if not _number(v) or v < low:
+                bound = "> 0" if name == "corner" else ">= 0"
+                raise ValueError(f"{name} must be a finite number {bound}, got {v!r}")
         if time_limit is not None and not (_number(time_limit) and time_limit > 0):
             raise ValueError(
                 f"time_limit must be seconds > 0 or None, got {time_limit!r}"
@@ -233,6 +235,11 @@ class TabEBM(Generator):
         chains = {}
         for c in np.unique(labels).tolist():
             real = self._tasks[c][0][: -self.n_negatives]
+            if len(real) == 0:
+                raise ValueError(
+                    f"class {self.classes_[c]!r} has no training rows, so tabebm has "
+                    "no real rows to start its chains from; ask for other classes"
+                )
             start = real[
                 torch.as_tensor(rng.integers(len(real), size=(labels == c).sum()))
             ]
