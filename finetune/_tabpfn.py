@@ -210,3 +210,116 @@ def predict_proba(
     out = np.zeros((len(Xq), n_classes))
     out[:, np.asarray(clf.classes_, np.int64)] = p
     return out
+
+
+def _options() -> Any:
+    from tabpfn.architectures.interface import PerformanceOptions
+
+    return PerformanceOptions(
+        force_recompute_layer=False, use_chunkwise_inference=False
+    )
+
+
+def context_cache(net: Network, Xc: torch.Tensor, yc: torch.Tensor) -> Any:
+    """The network's KV cache of a context, for `class_logits` (None: not used).
+
+    Only TabPFN v3.5-style networks (a many-class decoder) use it: their cached
+    path then runs the query rows alone, with the same result as a forward of
+    context and queries together (a test checks the energies against the full
+    forward) at about half the cost per query batch.
+    """
+    if getattr(getattr(net.module, "heads", None), "many_class_decoder", None) is None:
+        return None
+    with torch.no_grad():
+        _, cache = net.module(
+            Xc[:, None, :],
+            yc[:, None],
+            task_type="multiclass",
+            return_kv_cache=True,
+            performance_options=_options(),
+        )
+    return cache
+
+
+def class_logits(
+    net: Network,
+    Xc: torch.Tensor,
+    yc: torch.Tensor,
+    Xq: torch.Tensor,
+    n_classes: int,
+    *,
+    cache: Any = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unnormalised class logits of `Xq` given the context, differentiable in `Xq`.
+
+    The network runs directly on the given inputs (no TabPFN preprocessing, which
+    is NumPy and so not differentiable; the network standardises and ECDF-ranks
+    features against the context rows itself, piecewise linearly): one forward of
+    context and query rows, or of the query rows alone against `cache`. Query
+    rows attend only to context rows, so a row's logits do not depend on the
+    other query rows.
+
+    TabPFN v3.5's many-class decoder returns log class probabilities: per head h,
+    p_h(k | x) = softmax_k(u_hk(x)) with u_hk(x) = logsumexp of the attention
+    scores between x and the context rows of class k; the output is the log of
+    mean_h p_h, clamped. Those u_hk are the unnormalised logits (their logsumexp
+    is not constant, unlike the output's). A tabpfn v2 network's linear decoder
+    outputs unnormalised logits itself: they come back as one "head".
+
+    Args:
+      net: the network (put in eval mode by the caller).
+      Xc: (N, d) context rows, float32 on the network's device.
+      yc: (N,) their class codes 0..n_classes-1, float32.
+      Xq: (M, d) query rows.
+      n_classes: the context's class count.
+      cache: `context_cache(net, Xc, yc)`, or None (one forward of both).
+
+    Returns:
+      `(u, out)`: u (H, M, n_classes) per-head unnormalised logits, and out
+      (M, n_classes) the network's own output logits, for checks.
+
+    Raises:
+      NotImplementedError: an architecture other than tabpfn v2 or v3.5 (its
+        decoder is not known to give unnormalised logits).
+    """
+    heads = getattr(net.module, "heads", None)
+    decoder = getattr(heads, "many_class_decoder", None)
+    if decoder is None:
+        if net.architecture_name != "tabpfn_v2":
+            raise NotImplementedError(
+                f"unnormalised logits of a {net.architecture_name} network are not "
+                "known; use a tabpfn_v2 or tabpfn_v3_5 checkpoint"
+            )
+        out = net.module(
+            torch.cat([Xc, Xq])[:, None, :],
+            yc[:, None],
+            task_type="multiclass",
+            performance_options=_options(),
+        )[:, 0, :n_classes]
+        return out[None], out
+    res = net.module(
+        Xq[:, None, :] if cache is not None else torch.cat([Xc, Xq])[:, None, :],
+        yc[:, None],
+        task_type="multiclass",
+        only_return_standard_out=False,
+        performance_options=_options(),
+        kv_cache=cache,
+        x_is_test_only=cache is not None,
+    )
+    if cache is not None:
+        keys = cache.decoder_keys
+    else:
+        keys = heads.project_decoder_keys(res["train_embeddings"].transpose(0, 1))
+    test = heads.mlp_classification(res["test_embeddings"].transpose(0, 1))
+    q = decoder.q_projection(test)
+    q = q.view(*q.shape[:2], decoder.num_heads, decoder.head_dim)
+    if decoder.softmax_scaling_layer is not None:
+        q = decoder.softmax_scaling_layer(q, keys.shape[1])
+    # as ManyClassDecoder.attention_weights: scaled dot products, (H, M, N)
+    scores = (
+        torch.einsum("mhd,nhd->hmn", q[0], keys[0]) / float(decoder.head_dim) ** 0.5
+    )
+    u = torch.stack(
+        [torch.logsumexp(scores[..., yc == k], dim=-1) for k in range(n_classes)], -1
+    )
+    return u, res["standard"][:, 0, :n_classes]

@@ -28,6 +28,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "smote": ("finetune.augmenters._smote", "Smote"),
     "table_augment": ("finetune.augmenters._table_augment", "TableAugment"),
     "tabddpm": ("finetune.augmenters._tabddpm", "TabDDPM"),
+    "tabebm": ("finetune.augmenters._tabebm", "TabEBM"),
 }
 
 
