@@ -234,7 +234,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         X_test: Any = None,
         y_test: Any = None,
     ) -> CausalMixFTClassifier:
-        """Fits the SCM ensemble (unless plain) and fine-tunes the TFM.
+        """Fits the SCM ensemble or the generator (unless plain), then fine-tunes.
 
         Args:
           X: training features (DataFrame, possibly with string categorical columns,
@@ -250,7 +250,8 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
 
         Raises:
           ValueError: bad options, a single-class training set, too few rows for the
-            validation split, or an SCM that cannot model the table or its target.
+            validation split, an SCM or generator that cannot model the table or
+            its target.
         """
         from finetune._finetune import finetune
         from finetune._tabpfn import network_of
