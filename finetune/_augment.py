@@ -12,6 +12,7 @@ are refused for them, as for "none".
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from finetune._config import FinetuneConfig
@@ -113,6 +114,7 @@ def generator_source(est: Any, X: Any, y: Any, enc: Any, config: FinetuneConfig)
         max_rows=max(int(round(config.max_ratio * len(y))), 1),
         max_steps=config.max_steps,
         seed=config.seed,
+        options=est.augment_options,
     )
 
 
@@ -123,7 +125,7 @@ def augment_info(est: Any, source: Any, scm: Any, fit_seconds: float) -> dict[st
         "generator": None if name == "none" else name,
         "mode": None,
         "pool_rows": None,
-        "options": dict(est.augment_options or {}),
+        "options": json.loads(json.dumps(est.augment_options or {}, default=repr)),
         "fit_seconds": float(fit_seconds) if name != "none" else 0.0,
     }
     if source is not None:

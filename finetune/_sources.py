@@ -32,6 +32,7 @@ the same seed and draws the same pool).
 from __future__ import annotations
 
 import abc
+import json
 from typing import Any
 
 import numpy as np
@@ -131,6 +132,7 @@ class GeneratorSource(SyntheticSource):
       seed: the run's seed (the pool's draw derives from it).
       pool_rows: rows of the pool (None: `pool_size(max_rows, max_steps)`); only
         for a generator that is not `streaming`.
+      options: the generator's options, for the records (`describe`) only.
 
     Attributes:
       mode: "stream" or "pool" (the generator's `streaming` attribute).
@@ -151,10 +153,13 @@ class GeneratorSource(SyntheticSource):
         max_steps: int,
         seed: int,
         pool_rows: int | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
         self.generator, self.encoder = generator, encoder
+        # JSON-safe (the records are JSON): objects such as option dataclasses by repr
+        self.options = json.loads(json.dumps(dict(options or {}), default=repr))
         self.mode = "stream" if generator.streaming else "pool"
         self.draws = 0
         self.pool_rows: int | None = None
@@ -193,11 +198,12 @@ class GeneratorSource(SyntheticSource):
         return X[pick], y[pick]
 
     def describe(self) -> dict[str, Any]:
-        """The generator's name, the mode and the pool's rows."""
+        """The generator's name and options, the mode and the pool's rows."""
         return {
             "generator": self.generator.name,
             "mode": self.mode,
             "pool_rows": self.pool_rows,
+            "options": self.options,
         }
 
 

@@ -157,8 +157,9 @@ def test_estimator__generator_run_resumes_as_if_never_stopped(tmp_path, data):
         _clf(**kw, checkpoint_dir=ckpt, callback=stop_at_2).fit(X, y)
     resumed = _clf(**kw, checkpoint_dir=ckpt).fit(X, y)
     assert [s["loss"] for s in resumed.steps_] == [s["loss"] for s in full.steps_]
-    with pytest.raises(ValueError, match="belongs to a run with other data"):
-        _clf(**{**kw, "augment": "mixup"}, checkpoint_dir=ckpt).fit(X, y)
+    for other in ({"augment": "mixup"}, {"augment_options": {"k_neighbors": 2}}):
+        with pytest.raises(ValueError, match="belongs to a run with other data"):
+            _clf(**{**kw, **other}, checkpoint_dir=ckpt).fit(X, y)
 
 
 def test_estimator__generator_save_load_keeps_what_made_the_rows(tmp_path, data):
