@@ -11,11 +11,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from finetune._augment import (
+    SCM_AUGMENTS,
+    augment_info,
+    check_augment,
+    generator_source,
+    scm_options,
+)
 from finetune._config import FinetuneConfig
 from finetune._encode import TableEncoder
 from finetune._mixing import stratified_split
-
-_AUGMENTS = ("causalmix", "none", "scm_only")
 
 
 class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
@@ -31,10 +36,20 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
     uses the fine-tuned network in context on the real training rows.
 
     ``augment="none"`` is plain fine-tuning (no SCM is fitted); ``"scm_only"``
-    trains on synthetic rows alone; ``max_steps=0`` is the zero-shot TFM.
+    trains on synthetic rows alone; ``max_steps=0`` is the zero-shot TFM. Any other
+    name of `finetune.augmenters.names()` (``"smote"``, ``"ctgan"``, ...) mixes the
+    real rows with that generator's rows instead, the generator fitted on the
+    training rows (not the validation rows) with the estimator's schema: a
+    generator that is `streaming` draws fresh rows every step, any other draws one
+    pool (`finetune._sources`: mode and pool size are in `augment_info_`). Such
+    generators have no SCM, so `validation` and `inference_context` stay "real".
 
     Args:
-      augment: "causalmix", "none" or "scm_only".
+      augment: "none", "causalmix", "scm_only" or another name of
+        `finetune.augmenters.names()`.
+      augment_options: the generator's options (`finetune.augmenters.make(augment,
+        **augment_options)`); for "causalmix" / "scm_only" more keyword arguments
+        of `jaxscm.fit_scm`, as `scm_options`.
       tfm: None (the default checkpoint), a checkpoint path or published name for
         `finetune.load_tfm`, or a `tabpfn.TabPFNClassifier` (its network is copied).
       max_steps: optimiser steps at most.
@@ -68,7 +83,11 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
       steps_: per step: loss, lr, ratio, rows, synthetic share, seconds.
       best_step_: the step whose weights were kept (0: the pre-trained ones).
       stop_reason_: why fine-tuning stopped.
-      scm_: the SCM ensemble used (None for plain fine-tuning).
+      scm_: the SCM ensemble used (None for plain fine-tuning or a generator).
+      generator_: the fitted `finetune.augmenters` generator (None for "none" and
+        the SCM path).
+      augment_info_: what made the synthetic rows: generator (None for plain),
+        mode ("stream", "pool" or None), pool_rows, options and fit_seconds.
       seed_: the seed used.
       fit_seconds_: seconds of fine-tuning (incl. evaluations).
       scm_seconds_: seconds spent fitting the SCM ensemble (0 when given or plain).
@@ -89,6 +108,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         augment: str = "causalmix",
         tfm: Any = None,
         *,
+        augment_options: dict[str, Any] | None = None,
         max_steps: int = 100,
         time_limit: float | None = None,
         random_state: int | None = None,
@@ -126,6 +146,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
     ) -> None:
         self.augment = augment
         self.tfm = tfm
+        self.augment_options = augment_options
         self.max_steps = max_steps
         self.time_limit = time_limit
         self.random_state = random_state
@@ -170,20 +191,8 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _config(self, seed: int) -> FinetuneConfig:
-        if self.augment not in _AUGMENTS:
-            raise ValueError(
-                f"augment must be one of {_AUGMENTS}, got {self.augment!r}"
-            )
+        check_augment(self)
         plain = self.augment == "none"
-        if plain and self.validation != "real":
-            raise ValueError(
-                f"augment='none' has no SCM for validation={self.validation!r}; use "
-                "validation='real' or augment='causalmix'"
-            )
-        if plain and self.inference_context != "real":
-            raise ValueError(
-                "augment='none' has no SCM for a synthetic inference context"
-            )
         return FinetuneConfig(
             ratio=0.0 if plain else self.ratio,
             ratio_end=None if plain else self.ratio_end,
@@ -225,7 +234,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         X_test: Any = None,
         y_test: Any = None,
     ) -> CausalMixFTClassifier:
-        """Fits the SCM ensemble (unless plain) and fine-tunes the TFM.
+        """Fits the SCM ensemble or the generator (unless plain), then fine-tunes.
 
         Args:
           X: training features (DataFrame, possibly with string categorical columns,
@@ -241,7 +250,8 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
 
         Raises:
           ValueError: bad options, a single-class training set, too few rows for the
-            validation split, or an SCM that cannot model the table or its target.
+            validation split, an SCM or generator that cannot model the table or
+            its target.
         """
         from finetune._finetune import finetune
         from finetune._tabpfn import network_of
@@ -270,9 +280,12 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         elif config.max_steps > 0 and config.validation != "synthetic":
             train, returned = _validation_split(ye, self.validation_fraction, seed, enc)
             Xv, yv = Xe[returned], ye[returned]
-        scm = selection = None
+        scm = selection = source = None
         t_scm = time.perf_counter()
-        if config.needs_scm and (
+        if self.augment not in SCM_AUGMENTS:
+            if config.max_ratio > 0 and config.max_steps > 0:
+                source = generator_source(self, X64[train], ye[train], enc, config)
+        elif config.needs_scm and (
             config.max_steps > 0 or config.inference_context != "real"
         ):
             scm, selection = self._ensemble(X64, ye, train, enc, seed)
@@ -295,6 +308,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             X_test=X_t,
             y_test=y_t,
             callback=self._callback(config),
+            source=source,
         )
         # The kept step was chosen with the training rows as context; by default the
         # model predicts with exactly that context (adding the held-out rows can hurt
@@ -337,8 +351,10 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         self.best_step_ = result.best_step
         self.stop_reason_ = result.stop_reason
         self.fit_seconds_ = result.seconds
-        self.scm_seconds_ = scm_seconds
+        self.scm_seconds_ = scm_seconds if scm is not None else 0.0
         self.scm_ = scm
+        self.generator_ = None if source is None else source.generator
+        self.augment_info_ = augment_info(self, source, scm, scm_seconds)
         self.seed_ = seed
         self.config_ = config
         self._predictor = self._build_predictor()
@@ -397,7 +413,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
                     kept.append(j)
             columns = (*(enc.feature_columns[j] for j in kept), enc.target)
             codes = np.column_stack([Xtr[:, kept], y[train].astype(np.float64)])
-            opts = dict(self.scm_options or {})
+            opts = scm_options(self)
             opts.setdefault("progress", bool(self.verbose))
             try:
                 scm = jaxscm.fit_scm(

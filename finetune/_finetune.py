@@ -1,19 +1,22 @@
 """The CausalMixFT fine-tuning loop: one code path for plain, mixed and SCM-only runs.
 
-Each step: draw the step's synthetic rows from the SCM ensemble stream (fresh noise
-and member), assemble a context/query meta-batch with the real rows
-(`finetune._mixing`), run TabPFN's preprocessing and a differentiable forward on the
-query, and take an AdamW step. Every `eval_every` steps (and before the first) the
-model predicts the validation rows from the real training context; the best
-evaluation's weights are kept and restored at the end, so a run in which nothing
-beats the pre-trained weights returns them unchanged.
+Each step: draw the step's synthetic rows from the run's `SyntheticSource`
+(`finetune._sources`: the SCM ensemble stream with fresh noise and member, or a
+generator of `finetune.augmenters` as a fresh stream or a pool drawn once), assemble
+a context/query meta-batch with the real rows (`finetune._mixing`), run TabPFN's
+preprocessing and a differentiable forward on the query, and take an AdamW step.
+Every `eval_every` steps (and before the first) the model predicts the validation
+rows from the real training context; the best evaluation's weights are kept and
+restored at the end, so a run in which nothing beats the pre-trained weights returns
+them unchanged.
 
 All randomness of step s derives from (seed, s): the meta-batch split from
 `numpy.random.default_rng([seed, s])`, TabPFN's preprocessing seed from the same,
 the synthetic rows from `fold_in(key(seed), s)` pooled with
-`default_rng([seed, s, 1])`. A run resumed from a checkpoint therefore continues
-exactly as if it had never stopped, and a run with ratio 0 is bit-for-bit the plain
-fine-tuning run (the stream is never built).
+`default_rng([seed, s, 1])` (a generator's source draws with that generator). A run
+resumed from a checkpoint therefore continues exactly as if it had never stopped,
+and a run with ratio 0 is bit-for-bit the plain fine-tuning run (the stream is never
+built).
 
 `finetune` checks its arguments and hands over to `_Loop`, whose methods are the
 steps of a run: `run` drives, `stop_rule` (max steps, time limit), `train_step`,
@@ -38,6 +41,7 @@ from finetune import _checkpoint
 from finetune._config import FinetuneConfig
 from finetune._encode import Selection
 from finetune._mixing import SyntheticRows, build_meta_batch, ratio_at
+from finetune._sources import ScmSource, SyntheticSource
 from finetune._tabpfn import (
     Network,
     freeze_unused,
@@ -131,6 +135,7 @@ def finetune(
     X_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     callback: Callable[[dict[str, Any]], Any] | None = None,
+    source: SyntheticSource | None = None,
 ) -> FinetuneResult:
     """Fine-tunes `tfm` in place on real rows mixed with fresh synthetic rows.
 
@@ -149,13 +154,16 @@ def finetune(
       X_test, y_test: optional rows scored at every evaluation (reported only).
       callback: called with each step's and each evaluation's record (a dict with
         "kind": "step" or "eval").
+      source: where the training steps' synthetic rows come from instead of the
+        SCM stream (e.g. a `finetune._sources.GeneratorSource`); synthetic
+        validation still needs `scm`.
 
     Returns:
       The `FinetuneResult`.
 
     Raises:
-      ValueError: on missing validation rows or SCM, or a checkpoint folder that
-        holds another run.
+      ValueError: on missing validation rows, SCM or source, or a checkpoint folder
+        that holds another run.
     """
     t_start = time.perf_counter()
     cfg = config
@@ -168,11 +176,16 @@ def finetune(
         return FinetuneResult(net, [], [], 0, float("nan"), "no_steps", seconds)
     if cfg.validation != "synthetic" and no_val:
         raise ValueError(f"validation={cfg.validation!r} needs real validation rows")
-    if cfg.needs_scm and (scm is None or selection is None):
+    has_scm = scm is not None and selection is not None
+    if cfg.validation != "real" and not has_scm:
         raise ValueError(
-            "this configuration draws synthetic rows (ratio > 0, synthetic "
-            "validation or synthetic inference context) but no SCM ensemble (with "
-            "its selection) was given"
+            f"validation={cfg.validation!r} draws its rows from an SCM ensemble, but "
+            "no SCM ensemble (with its selection) was given"
+        )
+    if cfg.max_ratio > 0 and not has_scm and source is None:
+        raise ValueError(
+            "this configuration draws synthetic rows (ratio > 0) but no SCM ensemble "
+            "(with its selection) and no synthetic source was given"
         )
     loop = _Loop(
         tfm if isinstance(tfm, Network) else network_of(tfm),
@@ -186,6 +199,7 @@ def finetune(
         scm=scm,
         rows=selection,
         callback=callback,
+        source=source,
     )
     return loop.run(t_start)
 
@@ -228,6 +242,7 @@ class _Loop:
         scm: Any,
         rows: Any,
         callback: Callable[[dict[str, Any]], Any] | None,
+        source: SyntheticSource | None = None,
     ):
         import jax
 
@@ -262,9 +277,17 @@ class _Loop:
             seed=cfg.seed,
             batched=True,
         )
-        self.fingerprint = _fingerprint(cfg, X, y, self.X_val, self.y_val)
+        self.fingerprint = _fingerprint(
+            cfg,
+            X,
+            y,
+            self.X_val,
+            self.y_val,
+            extra=None if source is None else source.describe(),
+        )
         self.state = _State()
-        self.source: SyntheticRows | None = None
+        self.given = source  # a generator's source; None: the SCM stream
+        self.source: SyntheticSource | None = None
 
     def run(self, t_start: float) -> FinetuneResult:
         """Resumes or starts, trains until the stop rule fires, restores the best."""
@@ -275,13 +298,15 @@ class _Loop:
             self.record_eval(0)
         max_syn = int(round(cfg.max_ratio * len(self.y)))
         if max_syn > 0 and not st.stop_reason:
-            self.source = SyntheticRows(
-                self.stream_key,
-                self.scm,
-                self.rows,
-                max_syn,
-                members=cfg.members,
-                start=st.step,
+            self.source = self.given or ScmSource(
+                SyntheticRows(
+                    self.stream_key,
+                    self.scm,
+                    self.rows,
+                    max_syn,
+                    members=cfg.members,
+                    start=st.step,
+                )
             )
         self.net.module.train()
         while not st.stop_reason:
@@ -383,11 +408,9 @@ class _Loop:
         """Step `step`'s `n` synthetic rows; dispatches the next step's before."""
         if self.source is None:
             return self.X[:0], self.y[:0]
-        if not self.source.pending:  # the first step of this call
-            self.source.dispatch(_pool_rng(self.cfg.seed, step))
-        Xs, ys = self.source.collect(n)
-        if step + 1 < self.cfg.max_steps:  # JAX samples it while torch trains
-            self.source.dispatch(_pool_rng(self.cfg.seed, step + 1))
+        Xs, ys = self.source.draw(step, n, _pool_rng(self.cfg.seed, step))
+        if step + 1 < self.cfg.max_steps:  # the SCM stream samples while torch trains
+            self.source.ahead(step + 1, _pool_rng(self.cfg.seed, step + 1))
         return Xs, ys
 
     def evaluate(self) -> dict[str, Any]:
@@ -518,8 +541,12 @@ def _normalise(p: np.ndarray) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
-def _fingerprint(cfg: FinetuneConfig, *arrays: Any) -> str:
+def _fingerprint(
+    cfg: FinetuneConfig, *arrays: Any, extra: dict[str, Any] | None = None
+) -> str:
     h = hashlib.sha256(json.dumps(cfg.fingerprint(), sort_keys=True).encode())
     for a in arrays:
         h.update(b"|" if a is None else np.ascontiguousarray(a).tobytes())
+    if extra is not None:  # a generator's source (the SCM path hashes as before)
+        h.update(json.dumps(extra, sort_keys=True, default=repr).encode())
     return h.hexdigest()

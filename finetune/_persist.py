@@ -65,6 +65,7 @@ def save(est: Any, path: str | os.PathLike[str]) -> Path:
             "seed": est.seed_,
             "fit_seconds": est.fit_seconds_,
             "scm_seconds": est.scm_seconds_,
+            "augment_info": est.augment_info_,
         }
         files = [f for f in _FILES if (tmp / f).is_file()]
         meta["sha256"] = {f: _file_sha(tmp / f) for f in files}
@@ -78,7 +79,9 @@ _FILES = ("model.safetensors", "context.safetensors", "scm.npz")
 _KEYS = {
     "format", "version", "params", "tfm", "encoder", "config", "history", "steps",
     "best_step", "stop_reason", "seed", "fit_seconds", "scm_seconds", "sha256",
+    "augment_info",
 }  # fmt: skip
+_OPTIONAL = {"augment_info"}  # absent in models saved before generators were wired
 # Architecture sizes above this are refused before tabpfn builds the network (an
 # edited "embed_dim" would otherwise allocate terabytes). Real TabPFN models stay
 # far below it; the checksum catches edits first, this guards any file.
@@ -140,10 +143,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
             f"(format {meta.get('format')!r}, version {meta.get('version')!r}); "
             f"re-save it with this version's CausalMixFTClassifier.save"
         )
-    if set(meta) != _KEYS:
-        raise FormatError(
-            f"{bad}: unexpected or missing entries {sorted(set(meta) ^ _KEYS)}"
-        )
+    odd = (set(meta) - _KEYS) | (_KEYS - _OPTIONAL - set(meta))
+    if odd:
+        raise FormatError(f"{bad}: unexpected or missing entries {sorted(odd)}")
     sums = meta["sha256"]
     if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
         raise FormatError(f"{bad}: its checksum table is malformed")
@@ -225,13 +227,28 @@ def _build(cls: Any, path: Path, meta: dict[str, Any]) -> Any:
     est.best_step_, est.stop_reason_ = meta["best_step"], meta["stop_reason"]
     est.seed_, est.config_ = meta["seed"], config
     est.fit_seconds_, est.scm_seconds_ = meta["fit_seconds"], meta["scm_seconds"]
-    est.scm_ = None
+    est.scm_, est.generator_ = None, None  # a generator is not saved: not needed
+    est.augment_info_ = meta.get("augment_info") or _old_info(est, meta)
+    if not isinstance(est.augment_info_, dict):
+        raise TypeError("augment_info must be a JSON object")
     if (path / "scm.npz").is_file():
         import jaxscm
 
         est.scm_ = jaxscm.load(path / "scm.npz")
     est._predictor = est._build_predictor()
     return est
+
+
+def _old_info(est: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """`augment_info_` of a model saved before it existed (SCM or plain only)."""
+    plain = est.augment == "none"
+    return {
+        "generator": None if plain else est.augment,
+        "mode": None if plain else "stream",
+        "pool_rows": None,
+        "options": {},
+        "fit_seconds": meta["scm_seconds"],
+    }
 
 
 def _check_device(device: Any) -> None:

@@ -194,12 +194,12 @@ def run_report(
         f"- command: `{command}`",
         f"- rows: {n_train} train ({n_features} features), {n_test} test; "
         f"target `{target}`, classes {[str(c) for c in est.classes_]}",
-        f"- augment: {est.augment}; ratio {est.ratio}; placement {est.placement}; "
-        f"validation {est.validation}; lr {est.lr}",
+        f"- augment: {est.augment}{_source(est)}; ratio {est.ratio}; placement "
+        f"{est.placement}; validation {est.validation}; lr {est.lr}",
         f"- stopped: {est.stop_reason_} after {len(est.steps_)} steps; kept the "
         f"weights of step {est.best_step_}"
         + (" (the pre-trained ones: nothing beat them)" if est.best_step_ == 0 else ""),
-        f"- time: {wall:.1f} s in all, SCM ensemble fit {est.scm_seconds_:.1f} s, "
+        f"- time: {wall:.1f} s in all, {_fit_what(est)} fit {_fit_seconds(est):.1f} s, "
         f"fine-tuning {est.fit_seconds_:.1f} s, median step "
         f"{np.median([s['seconds'] for s in est.steps_]) if est.steps_ else 0:.3f} s",
     ]
@@ -329,3 +329,33 @@ def demo_report(
         "\n\n![curves](demo_curves.png)\n"
     )
     return table, page
+
+
+def _info(est: Any) -> dict[str, Any]:
+    return getattr(est, "augment_info_", None) or {}
+
+
+def _source(est: Any) -> str:
+    """How the run's generator fed the loop, e.g. " (pool of 2400 rows drawn once)"."""
+    info = _info(est)
+    mode = info.get("mode")
+    if mode == "pool":
+        what = f" (pool of {info.get('pool_rows')} rows drawn once"
+    elif mode == "stream":
+        what = " (fresh rows every step"
+    else:
+        return ""
+    opts = info.get("options") or {}
+    return what + (f"; options {opts})" if opts else ")")
+
+
+def _fit_what(est: Any) -> str:
+    gen = _info(est).get("generator")
+    if gen is None or gen in ("causalmix", "scm_only"):
+        return "SCM ensemble"
+    return f"{gen} generator"
+
+
+def _fit_seconds(est: Any) -> float:
+    info = _info(est)
+    return float(info.get("fit_seconds", est.scm_seconds_))

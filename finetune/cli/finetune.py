@@ -7,12 +7,21 @@
 ``run_dir/checkpoint``; rerunning the same command after an interruption resumes
 from there (the SCM ensemble is refitted with the same seed, which gives the same
 ensemble).
+
+``--augment`` takes "none", "causalmix", "scm_only" or any generator of
+`finetune.augmenters.names()` (``--augment smote``), with its options as
+``--augment-option key=value`` (repeatable; a value is read as JSON when it parses,
+else kept as a string: ``--augment-option k_neighbors=3``). The run folder's
+``report.md`` and ``model/estimator.json`` record the generator, its options and
+whether it streamed fresh rows or drew one pool.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from typing import Any
 
 from finetune.cli import (
     check_device,
@@ -34,10 +43,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, help="run folder to write")
     p.add_argument(
         "--augment",
-        choices=["causalmix", "none", "scm_only"],
+        choices=augment_names(),
         default="causalmix",
-        help="causalmix (default), none (plain "
-        "fine-tuning) or scm_only (synthetic rows only)",
+        metavar="NAME",
+        help="causalmix (default), none (plain fine-tuning), scm_only (synthetic "
+        f"rows only) or another generator: {', '.join(augment_names())}",
+    )
+    p.add_argument(
+        "--augment-option",
+        type=option_type,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the --augment generator (repeatable; VALUE is JSON, "
+        "else a string)",
     )
     p.add_argument(
         "--tfm",
@@ -128,6 +147,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def augment_names() -> tuple[str, ...]:
+    """The ``--augment`` choices (cheap: no generator module is imported)."""
+    from finetune._augment import augment_names as names
+
+    return names()
+
+
+def option_type(text: str) -> tuple[str, Any]:
+    """An argparse type: ``key=value`` -> (key, value), the value JSON or a string.
+
+    Examples:
+      >>> option_type("k_neighbors=3"), option_type("kind=fast")
+      (('k_neighbors', 3), ('kind', 'fast'))
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"must be key=value with a Python name as key, got {text!r}"
+        )
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key.strip(), parsed
+
+
 def run(args: argparse.Namespace) -> int:
     """Reads the table, fine-tunes, saves and reports; returns the exit status."""
     from pathlib import Path
@@ -151,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         title=Path(args.data).name,
         command=f"causalmixft {' '.join(sys.argv[1:])}",
         augment=args.augment,
+        augment_options=dict(args.augment_option) or None,
         tfm=args.tfm,
         max_steps=args.max_steps,
         time_limit=args.time_limit,
