@@ -117,11 +117,16 @@ def _scores(
     return {k: _num(v) for k, v in out.items()}, curve, seconds
 
 
-def _fit(cell: Cell, method: Method, settings: Mapping[str, Any]) -> dict[str, Any]:
+def _fit(
+    cell: Cell,
+    method: Method,
+    settings: Mapping[str, Any],
+    split_options: Mapping[str, Any],
+) -> dict[str, Any]:
     import finetune
     from benchmarks.datasets import make_split
 
-    split = make_split(cell.dataset, cell.n_train, seed=cell.seed)
+    split = make_split(cell.dataset, cell.n_train, seed=cell.seed, **split_options)
     kw = method.estimator_kwargs(settings)
     clf = finetune.CausalMixFTClassifier(random_state=cell.seed, **kw)
     clf.fit(
@@ -156,7 +161,11 @@ def _fit(cell: Cell, method: Method, settings: Mapping[str, Any]) -> dict[str, A
 
 
 def run_cell(
-    cell: Cell, method: Method, settings: Mapping[str, Any], settings_sha256: str
+    cell: Cell,
+    method: Method,
+    settings: Mapping[str, Any],
+    settings_sha256: str,
+    split_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Runs one cell and returns its record (unsealed: the writer adds the hash).
 
@@ -165,6 +174,7 @@ def run_cell(
       method: the cell's method.
       settings: the profile's estimator keyword arguments.
       settings_sha256: `Profile.settings_sha256()`, carried by the record.
+      split_options: more keyword arguments of `make_split`.
 
     Returns:
       The record: key, cell, method, status (and error), metrics, curve
@@ -189,7 +199,8 @@ def run_cell(
         },
     }
     try:
-        record.update(_fit(cell, method, settings), status="ok", error=None)
+        fitted = _fit(cell, method, settings, split_options or {})
+        record.update(fitted, status="ok", error=None)
     except Exception as err:  # recorded, not raised: one bad cell must not stop a grid
         record.update(status="error", error=f"{type(err).__name__}: {err}")
         record.setdefault("timing", {})

@@ -106,7 +106,9 @@ def run_grid(
         else:
             sha = profile.settings_sha256()
             for cell in todo:
-                emit(run_cell(cell, profile.method(cell.method), profile.settings, sha))
+                method = profile.method(cell.method)
+                split = dict(profile.split_options)
+                emit(run_cell(cell, method, profile.settings, sha, split))
     return written
 
 
@@ -158,7 +160,13 @@ def _run_ray(
     task = ray.remote(num_cpus=1, max_retries=3)(run_cell)
     sha = profile.settings_sha256()
     refs = {
-        task.remote(c, profile.method(c.method), dict(profile.settings), sha): c
+        task.remote(
+            c,
+            profile.method(c.method),
+            dict(profile.settings),
+            sha,
+            dict(profile.split_options),
+        ): c
         for c in todo
     }
     while refs:

@@ -119,6 +119,8 @@ class Profile:
       settings: estimator keyword arguments of every fine-tuned run (frozen).
       cell_seconds: measured wall seconds of one cell of this profile on one core
         (the estimate's basis), and where it was measured.
+      split_options: more keyword arguments of `make_split` (e.g. ``n_test``);
+        empty: its defaults.
     """
 
     study: str
@@ -130,9 +132,13 @@ class Profile:
     settings: Mapping[str, Any]
     cell_seconds: float
     measured: str = ""
+    split_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+        object.__setattr__(
+            self, "split_options", MappingProxyType(dict(self.split_options))
+        )
 
     def method(self, name: str) -> Method:
         """The method called `name`."""
@@ -156,6 +162,7 @@ class Profile:
         blob = json.dumps(
             {
                 "settings": dict(self.settings),
+                "split": dict(self.split_options),
                 "methods": [m.as_json() for m in self.methods],
             },
             sort_keys=True,

@@ -31,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
             if (c.dataset, c.n_train, c.method) == (d, n, args.method)
         )
         rec = run_cell(
-            cell, quick.method(cell.method), quick.settings, quick.settings_sha256()
+            cell,
+            quick.method(cell.method),
+            quick.settings,
+            quick.settings_sha256(),
+            quick.split_options,
         )
         s = rec["timing"]["wall_s"]
         print(

@@ -68,7 +68,10 @@ def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
         return float("nan")
     if p.shape[1] == 2:
         return float(roc_auc_score(y, p[:, 1]))
-    q = p[:, present] / np.clip(p[:, present].sum(1, keepdims=True), 1e-12, None)
+    q = p
+    if len(present) < p.shape[1]:
+        # Only then: dividing by sums that are 1 up to rounding would break ties.
+        q = p[:, present] / np.clip(p[:, present].sum(1, keepdims=True), 1e-12, None)
     yy = np.searchsorted(present, y)
     if len(present) == 2:
         return float(roc_auc_score(yy, q[:, 1]))
