@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import pickle
@@ -374,6 +373,24 @@ def local_ray():
     ray.shutdown()
 
 
+def _flat(o, path=""):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            yield from _flat(v, f"{path}.{k}")
+    elif isinstance(o, list):
+        for i, v in enumerate(o):
+            yield from _flat(v, f"{path}[{i}]")
+    else:
+        yield path, o
+
+
+def _differences(a, b):
+    fa, fb = dict(_flat(a)), dict(_flat(b))
+    return [
+        (k, fa.get(k), fb.get(k)) for k in sorted(fa | fb) if fa.get(k) != fb.get(k)
+    ]
+
+
 @pytest.mark.slow  # ray.init and two worker starts: ~60 s on 2 cores
 @pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 def test_run_grid__two_cells_on_ray_equal_the_serial_run(local_ray, tmp_path):
@@ -384,9 +401,7 @@ def test_run_grid__two_cells_on_ray_equal_the_serial_run(local_ray, tmp_path):
     assert sorted(by_key) == sorted(r["key"] for r in serial)
     for r in serial:
         assert r["status"] == "ok", r["error"]
-        assert json.dumps(comparable(by_key[r["key"]]), sort_keys=True) == json.dumps(
-            comparable(r), sort_keys=True
-        )
+        assert _differences(comparable(by_key[r["key"]]), comparable(r)) == []
     assert {r["machine"]["pid"] for r in on_ray}.isdisjoint({os.getpid()})
 
 
@@ -406,3 +421,70 @@ def test_run_grid__interrupted_ray_grid_resumes_without_lost_or_repeated_cells(
     run_grid(p, tmp_path, ray=True)
     keys = [r["key"] for r in read_records(tmp_path / "records.jsonl")]
     assert sorted(keys) == sorted(c.key for c in p.cells())
+
+
+# --- the report --------------------------------------------------------------------
+
+
+def _record(dataset, method, auc, curve, gap):
+    m = {
+        "test_roc_auc": auc,
+        "gap": gap,
+        "minority_f1": 0.5,
+        "macro_f1": 0.6,
+        "best_step": curve[-1][0],
+    }
+    return {
+        "key": f"paper/{dataset}/{method}/32/0",
+        "cell": {
+            "study": "paper",
+            "dataset": dataset,
+            "method": method,
+            "n_train": 32,
+            "seed": 0,
+        },
+        "status": "ok",
+        "error": None,
+        "settings_sha256": _tiny().settings_sha256(),
+        "metrics": m,
+        "curve": curve,
+        "timing": {"wall_s": 10.0, "seconds_to_best": 1.0},
+        "env": {"versions": {"torch": "x"}, "tfm_sha256": "0" * 64},
+        "machine": {"loadavg_start": [1.0, 1.0, 1.0]},
+    }
+
+
+def test_build_report__table_and_plots_from_the_records(tmp_path):
+    from benchmarks.study import build_report
+    from benchmarks.study.report import summarise
+
+    flat = [[0, 0.7, 0.7, 0.7]]
+    up = [[0, 0.7, 0.7, 0.7], [1, 0.8, 0.75, 0.8], [2, 0.9, 0.8, 0.9]]
+    with record_writer(tmp_path / "records.jsonl") as w:
+        for rec in (
+            _record("a", "zero-shot", 0.70, flat, None),
+            _record("a", "plain", 0.80, up, 0.0),
+            _record("b", "zero-shot", 0.90, flat, None),
+            _record("b", "plain", 0.84, up, 0.5),
+        ):
+            w.append(rec)
+    path = build_report(_tiny(), tmp_path, command="causalmixft bench paper")
+    text = path.read_text()
+    # plain: improvements +0.10, -0.06 (median +0.02); normalised +1, -1 (median 0,
+    # IQR -0.5..0.5); ranks 1, 2 (mean 1.5); gaps 0, 0.5 (median 0.25)
+    s = summarise(_tiny(), read_records(tmp_path / "records.jsonl"))["plain"]
+    assert s["improvement"] == pytest.approx((0.02, -0.02, 0.06))
+    assert s["normalised"] == pytest.approx((0.0, -0.5, 0.5))
+    assert s["rank"] == 1.5
+    assert s["gap"] == pytest.approx((0.25, 0.125, 0.375))
+    assert (
+        summarise(_tiny(), read_records(tmp_path / "records.jsonl"))["zero-shot"][
+            "gap_undefined"
+        ]
+        == 2
+    )
+    row = next(line for line in text.splitlines() if line.startswith("| plain |"))
+    assert row.startswith("| plain | 2 (0) | 0.820 [0.810, 0.830] | +0.020 [")
+    assert "Command: `causalmixft bench paper`" in text
+    for png in ("normalised", "rank", "gap", "f1", "convergence"):
+        assert (tmp_path / f"{png}.png").stat().st_size > 1000

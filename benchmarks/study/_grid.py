@@ -95,7 +95,7 @@ def run_grid(
     with record_writer(path) as w:
 
         def emit(rec: dict[str, Any]) -> None:
-            w.append(rec)
+            rec = w.append(rec)
             written.append(rec)
             _progress(rec, len(written), len(todo))
             if on_record is not None:

@@ -137,8 +137,8 @@ class RecordWriter:
                 "wait for it or use another --out folder"
             ) from None
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Seals `record` with its sha256 and appends it as one line."""
+    def append(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Seals `record` with its sha256, appends it as one line, returns it sealed."""
         rec = dict(record, format=FORMAT)
         rec["record_sha256"] = record_sha256(rec)
         line = (json.dumps(rec, sort_keys=True, allow_nan=False) + "\n").encode()
@@ -146,6 +146,7 @@ class RecordWriter:
         if written != len(line):  # a full disk; the reader reports the partial line
             raise OSError(f"short write to {self.path}: {written} of {len(line)} bytes")
         os.fsync(self._fd)
+        return rec
 
     def close(self) -> None:
         """Releases the lock and closes the file."""
