@@ -110,6 +110,8 @@ def test_to_best__first_evaluation_with_the_highest_score():
         {"step": 10, "val_score": 0.8, "seconds": 5.0},
     ]
     assert metrics.to_best(curve) == (5, 3.0)
+    curve[1]["val_score"] = None
+    assert metrics.to_best(curve) == (10, 5.0)
 
 
 def test_normalised_scores_ranks__hand_cases():

@@ -51,10 +51,15 @@ def _drop_errors(path: Path, keys: set[str]) -> None:
 
     from jaxscm import atomic_write
 
-    keep = [r for r in read_records(path) if r["key"] not in keys]
-    with atomic_write(path, "w") as f:
-        for r in keep:
-            f.write(json.dumps(r, sort_keys=True, allow_nan=False) + "\n")
+    if not path.exists():
+        return
+    # Under the lock, so a grid writing this file is not clobbered; the writer opened
+    # afterwards appends to the new file.
+    with record_writer(path):
+        keep = [r for r in read_records(path) if r["key"] not in keys]
+        with atomic_write(path, "w") as f:
+            for r in keep:
+                f.write(json.dumps(r, sort_keys=True, allow_nan=False) + "\n")
 
 
 def run_grid(
@@ -179,9 +184,8 @@ def _run_ray(
 def estimate(profile: Profile, out: str | os.PathLike[str], workers: int) -> str:
     """The dry run's text: cells, pending cells and projected hours."""
     todo = pending(profile, out)
-    done = [
-        r for r in read_records(records_path(out)) if r.get("timing", {}).get("wall_s")
-    ]
+    # ok records only: a cell that fails does so in a fraction of a second
+    done = [r for r in read_records(records_path(out)) if r["status"] == "ok"]
     per_cell = profile.cell_seconds
     basis = f"{profile.cell_seconds:.0f} s per cell ({profile.measured})"
     if done:

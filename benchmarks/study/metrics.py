@@ -161,9 +161,13 @@ def correlation_gap(val: Sequence[float], test: Sequence[float]) -> float:
 
 
 def to_best(curve: Sequence[Mapping[str, float]]) -> tuple[int, float]:
-    """(step, seconds) of the first evaluation with the highest ``val_score``."""
-    scores = [c["val_score"] for c in curve]
-    i = int(np.nanargmax(scores))
+    """(step, seconds) of the first evaluation with the highest ``val_score``
+    (None / NaN scores never win; all undefined: the first evaluation)."""
+    scores = np.asarray(
+        [math.nan if c["val_score"] is None else c["val_score"] for c in curve],
+        np.float64,
+    )
+    i = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
     return int(curve[i]["step"]), float(curve[i]["seconds"])
 
 
