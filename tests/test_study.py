@@ -334,7 +334,7 @@ run_grid(p, sys.argv[1])
 """
 
 
-@pytest.mark.slow  # a subprocess imports torch and runs cells: ~40 s on 2 cores
+@pytest.mark.slow  # a subprocess imports torch and runs cells: 9-18 s, more under load
 def test_run_grid__sigkilled_grid_resumes_without_lost_or_repeated_cells(tmp_path):
     code = _KILLED_GRID.format(settings=TINY_SETTINGS)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -393,7 +393,7 @@ def _differences(a, b):
     ]
 
 
-@pytest.mark.slow  # ray.init and two worker starts: ~60 s on 2 cores
+@pytest.mark.slow  # ray.init and two worker starts: 15-25 s on 2 shared cores
 @pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 def test_run_grid__two_cells_on_ray_equal_the_serial_run(local_ray, tmp_path):
     p = _tiny()
