@@ -490,3 +490,44 @@ def test_build_report__table_and_plots_from_the_records(tmp_path):
     assert "Command: `causalmixft bench paper`" in text
     for png in ("normalised", "rank", "gap", "f1", "convergence"):
         assert (tmp_path / f"{png}.png").stat().st_size > 1000
+
+
+def _kill_first_cell_worker(stop_at: float, killed: list[int]) -> None:
+    """SIGKILLs the first Ray worker of this process's own Ray instance seen running
+    a cell (Ray names it ``ray::run_cell``); only descendants of this process."""
+    import psutil
+
+    me = psutil.Process(os.getpid())
+    while time.monotonic() < stop_at and not killed:
+        for child in me.children(recursive=True):
+            try:
+                if any("ray::run_cell" in part for part in child.cmdline()):
+                    child.kill()
+                    killed.append(child.pid)
+                    return
+            except psutil.Error:
+                continue
+        time.sleep(0.05)
+
+
+@pytest.mark.slow  # Ray workers run real cells, one of them twice
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
+def test_run_grid__killed_ray_worker_has_its_cell_rerun_once(local_ray, tmp_path):
+    import threading
+
+    pytest.importorskip("psutil")
+    p = Profile(**{**_tiny().__dict__, "settings": {**TINY_SETTINGS, "max_steps": 10}})
+    killed: list[int] = []
+    killer = threading.Thread(
+        target=_kill_first_cell_worker, args=(time.monotonic() + 120, killed)
+    )
+    killer.start()
+    try:
+        written = run_grid(p, tmp_path, ray=True)
+    finally:
+        killer.join()
+    assert len(killed) == 1
+    keys = [r["key"] for r in read_records(tmp_path / "records.jsonl")]
+    assert sorted(keys) == sorted(c.key for c in p.cells())
+    assert all(r["status"] == "ok" for r in written)
+    assert killed[0] not in {r["machine"]["pid"] for r in written}

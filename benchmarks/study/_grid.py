@@ -89,6 +89,7 @@ def run_grid(
     Raises:
       RecordError: the records file is damaged, from other settings, or locked
         by another grid.
+      ValueError: `ray` or `address` without the ray package installed.
     """
     out = Path(out) if out is not None else default_out(profile)
     path = records_path(out)
@@ -132,7 +133,8 @@ def _ray_init(address: str | None) -> Any:
     try:
         import ray
     except ImportError:
-        raise RuntimeError(
+        # A ValueError: the command line reports it in one line, exit status 2.
+        raise ValueError(
             "--ray needs the ray package (pip install 'ray[default]'); without "
             "--ray the grid runs serially with the same records"
         ) from None
