@@ -216,8 +216,11 @@ _QUICK_CONV = ("credit-g", "diabetes", "australian", "vehicle")
 # One causalmix cell per study (the study's first dataset and size, seed 0, quick
 # settings), measured 2026-12-02 by `OMP_NUM_THREADS=1 python -m
 # benchmarks.study.measure` on the 2-core machine shared with other jobs (1-minute
-# load 1.1 / 3.0 / 5.2). Generator cells were not measured (the estimator did not
-# take them yet); with records, the dry run estimates from their mean instead.
+# load 1.1 / 3.0 / 5.2). Other paper/credit-g quick cells, same machine (load 2-5;
+# generators through main's estimator after the wiring merge): zero-shot 7 s, plain
+# 17 s, smote 28 s, ctgan 28 s, tabddpm 59 s, tabebm 221 s (its slow sampler), so
+# the causalmix cell is above the mean of a paper group (~50 s) and the quick
+# estimates are on the safe side. With records, the dry run uses their mean instead.
 _MEASURED = "one measured causalmix cell per study, 2 shared cores"
 _CELL_SECONDS = {"paper": 85.0, "imbalanced": 180.0, "convergence": 86.0}
 
