@@ -364,7 +364,8 @@ class ClassPlan:
     size, request, its global index), as the unconditional rows do.
 
     Attributes:
-      request: "balanced" or {label: share} (normalised).
+      request: "balanced" or {label: share} (labels as `label` gives them, shares
+        normalised).
       classes: the target's labels.
       block_rows: rows per block.
       per_member: rows per member of a block's first pool (`pool_size`, from the
@@ -389,7 +390,6 @@ class ClassPlan:
             labels,
             self.per_member,
             max_rounds=self.max_rounds,
-            what="the model",
         )
         return rows, first_bad_column(rows)
 
@@ -408,11 +408,8 @@ class ClassPlan:
 
     def record(self) -> dict[str, Any]:
         """The plan as JSON (for a dataset's identity)."""
-        request = self.request
-        if isinstance(request, Mapping):
-            request = {str(k): float(v) for k, v in request.items()}
         return {
-            "request": request,
+            "request": self.request,
             "per_member": self.per_member,
             "max_rounds": self.max_rounds,
             "rule": CLASSES_RULE,
@@ -449,13 +446,16 @@ def plan_classes(
         raise ValueError(
             f"classes must be 'balanced' or a mapping label -> share, got {request!r}"
         )
-    if isinstance(request, Mapping):
-        class_codes(request, 1, classes, 0)  # checks the labels and shares
-        total = sum(float(v) for v in request.values())
-        request = {str(k): float(v) / total for k, v in request.items()}
+    # checks the labels and shares (unknown class, negative, summing to 0)
     asked = np.bincount(
         class_codes(request, block_rows, classes, 0), minlength=len(classes)
     )
+    if isinstance(request, Mapping):  # as labels (1, 1.0, "1" are one class)
+        total = sum(float(v) for v in request.values())
+        shares: dict[str, float] = {}
+        for k, v in request.items():
+            shares[label(k)] = shares.get(label(k), 0.0) + float(v) / total
+        request = shares
     probe = jax.random.fold_in(jax.random.fold_in(key, 0), _PROBE)
     shares = model_shares(probe, model, probe_rows)
     per = pool_size(

@@ -30,7 +30,7 @@ from typing import Any
 
 import jax
 
-from bridge._classes import ClassPlan
+from bridge._classes import ClassPlan, target_of
 from bridge._table import write_blocks
 from jaxscm import atomic_write
 from jaxscm._atomic import remove_stale
@@ -146,8 +146,9 @@ def class_plan(want: dict[str, Any], model: Any) -> ClassPlan | None:
     """The class plan a dataset's identity records (None: no class request)."""
     if "classes" not in want:
         return None
-    target = next(c for c in model.columns if c.is_target)
-    return ClassPlan.from_record(want["classes"], target.categories, want["block_rows"])
+    target, _ = target_of(model)
+    classes = model.columns[target].categories
+    return ClassPlan.from_record(want["classes"], classes, want["block_rows"])
 
 
 def model_digest(model: Any) -> str:
@@ -162,12 +163,9 @@ def model_digest(model: Any) -> str:
 
 
 def file_sha(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks."""
-    h = hashlib.sha256()
+    """sha256 of a file's bytes (read in blocks)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def record_sha(record: dict[str, Any]) -> str:

@@ -12,10 +12,10 @@ are refused for them, as for "none".
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from finetune._config import FinetuneConfig
+from finetune._sources import GeneratorSource, fit_generator, json_safe
 
 SCM_AUGMENTS = ("causalmix", "scm_only")
 # fit_scm arguments the estimator sets itself (augment_options may not)
@@ -105,8 +105,6 @@ def generator_source(est: Any, X: Any, y: Any, enc: Any, config: FinetuneConfig)
     Returns:
       A `finetune._sources.GeneratorSource`.
     """
-    from finetune._sources import GeneratorSource, fit_generator
-
     gen = fit_generator(est.augment, est.augment_options, X, y, enc, seed=config.seed)
     return GeneratorSource(
         gen,
@@ -125,7 +123,7 @@ def augment_info(est: Any, source: Any, scm: Any, fit_seconds: float) -> dict[st
         "generator": None if name == "none" else name,
         "mode": None,
         "pool_rows": None,
-        "options": json.loads(json.dumps(est.augment_options or {}, default=repr)),
+        "options": json_safe(est.augment_options),
         "fit_seconds": float(fit_seconds) if name != "none" else 0.0,
     }
     if source is not None:

@@ -170,11 +170,8 @@ def load(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _record_sha(record: dict[str, Any], own: str) -> str:

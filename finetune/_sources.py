@@ -158,8 +158,7 @@ class GeneratorSource(SyntheticSource):
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
         self.generator, self.encoder = generator, encoder
-        # JSON-safe (the records are JSON): objects such as option dataclasses by repr
-        self.options = json.loads(json.dumps(dict(options or {}), default=repr))
+        self.options = json_safe(options)
         self.mode = "stream" if generator.streaming else "pool"
         self.draws = 0
         self.pool_rows: int | None = None
@@ -205,6 +204,17 @@ class GeneratorSource(SyntheticSource):
             "pool_rows": self.pool_rows,
             "options": self.options,
         }
+
+
+def json_safe(options: dict[str, Any] | None) -> dict[str, Any]:
+    """Generator options as the records keep them (JSON): objects such as option
+    dataclasses by their repr.
+
+    Examples:
+      >>> json_safe({"k": 3, "f": {1, 2}})
+      {'k': 3, 'f': '{1, 2}'}
+    """
+    return json.loads(json.dumps(dict(options or {}), default=repr))
 
 
 def fit_generator(

@@ -30,11 +30,8 @@ _VERSIONED = ("causalmixft", "jax", "numpy", "torch", "tabpfn", "scikit-learn")
 
 @functools.cache
 def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def tfm_sha256(tfm: Any) -> str:

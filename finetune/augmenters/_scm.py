@@ -46,6 +46,7 @@ from bridge._classes import (
     model_shares,
     n_members,
     pool_size,
+    target_of,
 )
 from finetune.augmenters._base import Generator
 
@@ -155,16 +156,11 @@ class CausalMix(Generator):
         Raises:
           ValueError: the model has no categorical target column.
         """
+        t, _ = target_of(model)
         cols = tuple(model.columns)
-        targets = [c for c in cols if c.is_target]
-        if len(targets) != 1 or targets[0].kind != "categorical":
-            raise ValueError(
-                "the model must flag exactly one categorical target column "
-                f"(is_target=True), got {[c.name for c in targets]}"
-            )
         gen = cls(**options)
-        gen.columns_ = tuple(c for c in cols if not c.is_target) + tuple(targets)
-        gen.classes_ = targets[0].categories
+        gen.columns_ = (*cols[:t], *cols[t + 1 :], cols[t])
+        gen.classes_ = cols[t].categories
         gen.n_train_ = int(getattr(getattr(model, "info", None), "n_rows", 0))
         gen._feature_names = [c.name for c in gen.columns_[:-1]]
         gen.seed_ = int(seed)
@@ -180,7 +176,6 @@ class CausalMix(Generator):
         names = [c.name for c in self.model_.columns]
         # the model's columns -> the schema's order (identical unless fit_scm reorders)
         self._order = np.array([names.index(c.name) for c in self.columns_])
-        self._target = names.index(self.columns_[-1].name)
         self._k = n_members(self.model_)
         self._key = jax.random.fold_in(jax.random.key(seed), 1)
         key = jax.random.fold_in(jax.random.key(seed), 2)
