@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+from collections.abc import Mapping
 from typing import Any, Literal
 
 Validation = Literal["real", "synthetic", "both"]
@@ -56,6 +58,12 @@ class FinetuneConfig:
       device: torch device ("cpu", "cuda", "auto").
       checkpoint_dir: folder for resumable checkpoints (None: no checkpoints).
       checkpoint_every: steps between checkpoints.
+      synthetic_classes: the class mix of every step's synthetic rows: None (the
+        source's own classes, as before this option existed), "balanced" (equal
+        shares, as close as integer counts allow) or a mapping {label: share}
+        (shares >= 0, normalised; labels as `jaxscm._schema.label` writes them:
+        keys are stored so, 1 and 1.0 being one class). Real rows, validation and
+        the inference context are untouched.
     """
 
     ratio: float = 1.0
@@ -86,6 +94,7 @@ class FinetuneConfig:
     device: str = "cpu"
     checkpoint_dir: str | None = None
     checkpoint_every: int = 25
+    synthetic_classes: str | dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         def need(ok: bool, msg: str) -> None:
@@ -163,6 +172,21 @@ class FinetuneConfig:
             f"seed must be an int >= 0, got {self.seed!r}",
         )
         need(self.checkpoint_every >= 1, "checkpoint_every must be >= 1")
+        if self.synthetic_classes is not None:
+            # stored with label keys, so the config's JSON round trip is exact
+            object.__setattr__(
+                self, "synthetic_classes", _class_request(self.synthetic_classes)
+            )
+            need(
+                self.max_ratio > 0,
+                "synthetic_classes sets the class mix of the synthetic rows, but "
+                "ratio is 0 (no synthetic rows); give ratio > 0 or drop it",
+            )
+            need(
+                self.members == "pooled",
+                "synthetic_classes draws class-targeted rows from the pooled "
+                "ensemble members; use members='pooled'",
+            )
 
     @property
     def max_ratio(self) -> float:
@@ -187,8 +211,57 @@ class FinetuneConfig:
         d = self.to_json()
         for k in ("time_limit", "checkpoint_dir", "checkpoint_every", "device"):
             d.pop(k)
+        if d["synthetic_classes"] is None:  # checkpoints written before it resume
+            d.pop("synthetic_classes")
         return d
 
 
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+_CLASSES_FIX = (
+    "give 'balanced' or a mapping {label: share}, e.g. {'yes': 0.5, 'no': 0.5}"
+)
+
+
+def _class_request(request: Any) -> str | dict[str, float]:
+    """`synthetic_classes` checked: "balanced", or {label: share} with label keys.
+
+    Raises:
+      ValueError: anything else, a negative or non-finite share (naming its label),
+        or shares summing to 0.
+
+    Examples:
+      >>> _class_request({1: 1, 1.0: 2, "b": 0.5})
+      {'1': 3.0, 'b': 0.5}
+    """
+    from jaxscm._schema import label
+
+    if isinstance(request, str):
+        if request != "balanced":
+            raise ValueError(
+                f"FinetuneConfig: synthetic_classes={request!r} is not a class "
+                f"request; {_CLASSES_FIX}, or None"
+            )
+        return request
+    if not isinstance(request, Mapping) or not request:
+        raise ValueError(
+            f"FinetuneConfig: synthetic_classes must be None, 'balanced' or a "
+            f"non-empty mapping, got {request!r}; {_CLASSES_FIX}"
+        )
+    shares: dict[str, float] = {}
+    for k, v in request.items():
+        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and v >= 0
+        if not (ok and math.isfinite(float(v))):
+            raise ValueError(
+                f"FinetuneConfig: synthetic_classes gives class {k!r} the share "
+                f"{v!r}; a share is a finite number >= 0 ({_CLASSES_FIX})"
+            )
+        shares[label(k)] = shares.get(label(k), 0.0) + float(v)
+    if sum(shares.values()) <= 0:
+        raise ValueError(
+            "FinetuneConfig: the synthetic_classes shares sum to 0; give some class "
+            f"a share > 0 ({_CLASSES_FIX})"
+        )
+    return shares

@@ -27,6 +27,14 @@ encoder's codes and (n,) int64 class codes. Two sources:
 Both are pure functions of (seed, step), so a run resumed from a checkpoint draws
 the rows it would have drawn without stopping (a pool generator is refitted with
 the same seed and draws the same pool).
+
+A class request (`FinetuneConfig.synthetic_classes`: "balanced" or {label: share})
+fixes every step's class mix. A stream generator gets it as ``sample(n, seed=...,
+y=request)``; a pool generator draws its pool with it, and each step takes its
+class counts (`bridge._classes.class_codes`: largest remainder) as distinct rows of
+each class of the pool, shuffled. The SCM stream's counterpart is
+`finetune._class_rows.ClassRows`. A generator whose `conditional` is "refuse"
+cannot take a request; `GeneratorSource` refuses it when it is made.
 """
 
 from __future__ import annotations
@@ -133,6 +141,8 @@ class GeneratorSource(SyntheticSource):
       pool_rows: rows of the pool (None: `pool_size(max_rows, max_steps)`); only
         for a generator that is not `streaming`.
       options: the generator's options, for the records (`describe`) only.
+      classes: the class request of every step (module docstring; None: the
+        generator's own classes). Its labels must be the encoder's.
 
     Attributes:
       mode: "stream" or "pool" (the generator's `streaming` attribute).
@@ -140,8 +150,9 @@ class GeneratorSource(SyntheticSource):
       draws: calls of the generator's `sample` so far.
 
     Raises:
-      ValueError: `max_rows` < 1, or `pool_rows` below `max_rows` (a step could not
-        take distinct rows).
+      ValueError: `max_rows` < 1, `pool_rows` below `max_rows` (a step could not
+        take distinct rows), or a class request for a generator that refuses them
+        (naming the generators that take one).
     """
 
     def __init__(
@@ -154,10 +165,18 @@ class GeneratorSource(SyntheticSource):
         seed: int,
         pool_rows: int | None = None,
         options: dict[str, Any] | None = None,
+        classes: Any = None,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
-        self.generator, self.encoder = generator, encoder
+        if classes is not None and generator.conditional == "refuse":
+            raise ValueError(
+                f"the {generator.name} generator cannot draw rows of given classes "
+                f"(its conditional is 'refuse'), so synthetic_classes={classes!r} "
+                "cannot rebalance its rows; drop synthetic_classes or use a generator "
+                f"that takes class requests: {', '.join(class_takers())}"
+            )
+        self.generator, self.encoder, self.classes = generator, encoder, classes
         self.options = json_safe(options)
         self.mode = "stream" if generator.streaming else "pool"
         self.draws = 0
@@ -175,8 +194,8 @@ class GeneratorSource(SyntheticSource):
             self._pool = self._sample(self.pool_rows, seed_pool & 0x7FFFFFFF)
 
     def _sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """n rows of the generator, encoded (X float32, y int64)."""
-        X, y = self.generator.sample(n, seed=seed)
+        """n rows of the generator (of the class request), encoded."""
+        X, y = self.generator.sample(n, seed=seed, y=self.classes)
         self.draws += 1
         enc = self.encoder
         return enc.transform(X), enc.encode_labels(y)
@@ -193,17 +212,63 @@ class GeneratorSource(SyntheticSource):
         if self._pool is None:
             return self._sample(n, int(rng.integers(1 << 31)))
         X, y = self._pool
-        pick = rng.choice(len(y), size=min(n, len(y)), replace=False)
+        if self.classes is None:
+            pick = rng.choice(len(y), size=min(n, len(y)), replace=False)
+        else:
+            pick = self._pick_classes(y, n, rng)
         return X[pick], y[pick]
+
+    def _pick_classes(self, y: np.ndarray, n: int, rng: np.random.Generator) -> Any:
+        """Pool rows with the request's class counts for n rows, shuffled.
+
+        A class the pool holds fewer rows of than asked gives all it has (the pool
+        is drawn with the request and `pool_rows` >= n, so only a class's rounding
+        can fall short: one row at most).
+        """
+        from bridge._classes import class_codes
+
+        classes = self.encoder.target.categories
+        want = np.bincount(
+            class_codes(self.classes, n, classes, 0), minlength=len(classes)
+        )
+        picks = []
+        for c, m in enumerate(want):
+            rows = np.flatnonzero(y == c)
+            picks.append(rng.choice(rows, size=min(int(m), len(rows)), replace=False))
+        return rng.permutation(np.concatenate(picks))
 
     def describe(self) -> dict[str, Any]:
         """The generator's name and options, the mode and the pool's rows."""
-        return {
+        out = {
             "generator": self.generator.name,
             "mode": self.mode,
             "pool_rows": self.pool_rows,
             "options": self.options,
         }
+        if self.classes is not None:  # absent otherwise: fingerprints as before
+            out["synthetic_classes"] = self.classes
+        return out
+
+
+def class_takers() -> tuple[str, ...]:
+    """The generators of `finetune.augmenters.names()` that take class requests.
+
+    Imports every generator's module (a few seconds at most; only error messages
+    and records call it).
+
+    Examples:
+      >>> {"smote", "causalmix"} <= set(class_takers())
+      True
+    """
+    import importlib
+
+    from finetune.augmenters import _REGISTRY
+
+    out = []
+    for name, (module, cls) in sorted(_REGISTRY.items()):
+        if getattr(importlib.import_module(module), cls).conditional != "refuse":
+            out.append(name)
+    return tuple(out)
 
 
 def json_safe(options: dict[str, Any] | None) -> dict[str, Any]:
