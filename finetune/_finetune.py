@@ -13,7 +13,9 @@ them unchanged.
 All randomness of step s derives from (seed, s): the meta-batch split from
 `numpy.random.default_rng([seed, s])`, TabPFN's preprocessing seed from the same,
 the synthetic rows from `fold_in(key(seed), s)` pooled with
-`default_rng([seed, s, 1])` (a generator's source draws with that generator). A run
+`default_rng([seed, s, 1])` (a generator's source draws with that generator; with
+`synthetic_classes` the SCM rows are `finetune._class_rows.ClassRows`'
+class-targeted draw from `fold_in(key(seed), s)` alone). A run
 resumed from a checkpoint therefore continues exactly as if it had never stopped,
 and a run with ratio 0 is bit-for-bit the plain fine-tuning run (the stream is never
 built).
@@ -38,6 +40,7 @@ import numpy as np
 import torch
 
 from finetune import _checkpoint
+from finetune._class_rows import ClassRows
 from finetune._config import FinetuneConfig
 from finetune._encode import Selection
 from finetune._mixing import SyntheticRows, build_meta_batch, ratio_at
@@ -62,7 +65,9 @@ class FinetuneResult:
         evaluation), lr, ratio, synthetic_share, val_* and (when given) test_*
         metrics, val_score (the early-stopping score, higher is better), seconds.
       steps: one dict per step: step, loss, lr, ratio, n_real, n_synthetic,
-        synthetic_share, seconds, synthetic_seconds (time spent drawing rows).
+        synthetic_share, seconds, synthetic_seconds (time spent drawing rows) and,
+        with `synthetic_classes`, synthetic_counts (the step's synthetic rows per
+        class code).
       best_step: the step whose weights were restored (0: the pre-trained ones).
       best_score: their validation score.
       stop_reason: "max_steps", "early_stopping", "time_limit" or "no_steps".
@@ -298,16 +303,7 @@ class _Loop:
             self.record_eval(0)
         max_syn = int(round(cfg.max_ratio * len(self.y)))
         if max_syn > 0 and not st.stop_reason:
-            self.source = self.given or ScmSource(
-                SyntheticRows(
-                    self.stream_key,
-                    self.scm,
-                    self.rows,
-                    max_syn,
-                    members=cfg.members,
-                    start=st.step,
-                )
-            )
+            self.source = self.given or ScmSource(self.scm_stream(max_syn))
         self.net.module.train()
         while not st.stop_reason:
             st.stop_reason = self.stop_rule()
@@ -333,6 +329,27 @@ class _Loop:
             st.best_score,
             st.stop_reason,
             time.perf_counter() - t_start,
+        )
+
+    def scm_stream(self, max_syn: int) -> SyntheticRows:
+        """The SCM stream of the training steps (class-targeted on request)."""
+        cfg, start = self.cfg, self.state.step
+        if cfg.synthetic_classes is None:
+            return SyntheticRows(
+                self.stream_key,
+                self.scm,
+                self.rows,
+                max_syn,
+                members=cfg.members,
+                start=start,
+            )
+        return ClassRows(
+            self.stream_key,
+            self.scm,
+            self.rows,
+            max_syn,
+            request=cfg.synthetic_classes,
+            start=start,
         )
 
     def stop_rule(self) -> str:
@@ -401,8 +418,15 @@ class _Loop:
                 "synthetic_share": mb.synthetic_share,
                 "seconds": time.perf_counter() - t0,
                 "synthetic_seconds": t_syn,
+                **self.class_counts(ys),
             },
         )
+
+    def class_counts(self, ys: np.ndarray) -> dict[str, Any]:
+        """{"synthetic_counts": rows per class} with a class request, else {}."""
+        if self.cfg.synthetic_classes is None:  # records as before the option
+            return {}
+        return {"synthetic_counts": np.bincount(ys, minlength=self.n_classes).tolist()}
 
     def synthetic(self, step: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Step `step`'s `n` synthetic rows; dispatches the next step's before."""
