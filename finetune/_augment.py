@@ -41,7 +41,7 @@ def check_augment(est: Any) -> None:
       ValueError: an unknown name (listing `augment_names()`); augment_options
         that are not a dict, given to "none", or that set what the estimator sets;
         a synthetic validation or inference context, per-step members or a fitted
-        ``scm=`` with a generator that has no SCM.
+        ``scm=`` with a generator that has no SCM; synthetic_classes with "none".
     """
     name, opts = est.augment, est.augment_options
     if not isinstance(name, str) or name not in augment_names():
@@ -54,6 +54,11 @@ def check_augment(est: Any) -> None:
         )
     if name == "none" and opts:
         raise ValueError("augment='none' draws no synthetic rows; drop augment_options")
+    if name == "none" and getattr(est, "synthetic_classes", None) is not None:
+        raise ValueError(
+            "augment='none' draws no synthetic rows; drop synthetic_classes (command "
+            "line: --synthetic-classes)"
+        )
     if name in SCM_AUGMENTS:
         own = sorted(set(opts or {}) & {*_SCM_OWN, *(est.scm_options or {})})
         if own:
@@ -113,11 +118,37 @@ def generator_source(est: Any, X: Any, y: Any, enc: Any, config: FinetuneConfig)
         max_steps=config.max_steps,
         seed=config.seed,
         options=est.augment_options,
+        classes=config.synthetic_classes,
     )
 
 
-def augment_info(est: Any, source: Any, scm: Any, fit_seconds: float) -> dict[str, Any]:
-    """What made the run's synthetic rows (the estimator's `augment_info_`)."""
+def check_classes(request: Any, enc: Any) -> None:
+    """Refuses a ``synthetic_classes`` mapping that names a class the table lacks.
+
+    Args:
+      request: `FinetuneConfig.synthetic_classes` (labels as `label` writes them).
+      enc: the estimator's `TableEncoder` (its target's labels are the classes).
+
+    Raises:
+      ValueError: naming the label, the training classes and the fix.
+    """
+    if not isinstance(request, dict):
+        return
+    classes = list(enc.target.categories)
+    for k in request:
+        if k not in classes:
+            raise ValueError(
+                f"synthetic_classes names class {k!r}, which is not a training "
+                f"class; the classes are {classes} - give shares for those (command "
+                "line: --synthetic-classes LABEL=SHARE[,LABEL=SHARE])"
+            )
+
+
+def augment_info(
+    est: Any, source: Any, scm: Any, fit_seconds: float, classes: Any = None
+) -> dict[str, Any]:
+    """What made the run's synthetic rows (the estimator's `augment_info_`);
+    `classes` is the run's `FinetuneConfig.synthetic_classes`."""
     name = est.augment
     info: dict[str, Any] = {
         "generator": None if name == "none" else name,
@@ -125,6 +156,7 @@ def augment_info(est: Any, source: Any, scm: Any, fit_seconds: float) -> dict[st
         "pool_rows": None,
         "options": json_safe(est.augment_options),
         "fit_seconds": float(fit_seconds) if name != "none" else 0.0,
+        "synthetic_classes": classes,
     }
     if source is not None:
         info.update(source.describe())

@@ -15,6 +15,7 @@ from finetune._augment import (
     SCM_AUGMENTS,
     augment_info,
     check_augment,
+    check_classes,
     generator_source,
     scm_options,
 )
@@ -59,7 +60,9 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         validation, n_synthetic_val, eval_metric, eval_every, patience, min_delta,
         lr, lr_schedule, warmup_fraction, weight_decay, grad_clip,
         n_estimators_train, n_estimators, fixed_preprocessing, inference_context,
-        device, checkpoint_dir, checkpoint_every: as in `FinetuneConfig`.
+        device, checkpoint_dir, checkpoint_every, synthetic_classes: as in
+        `FinetuneConfig` (synthetic_classes, "balanced" or {label of y: share},
+        is every step's synthetic class mix; refused for a "refuse" generator).
       validation_fraction: share of the training rows held out (stratified) for
         early stopping when no `X_val` is given.
       validation_in_context: add those held-out rows to the inference context after
@@ -141,6 +144,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         device: str = "cpu",
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 25,
+        synthetic_classes: Any = None,
         callback: Any = None,
         verbose: bool = False,
     ) -> None:
@@ -179,6 +183,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.synthetic_classes = synthetic_classes
         self.callback = callback
         self.verbose = verbose
 
@@ -222,6 +227,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             device=self.device,
             checkpoint_dir=self.checkpoint_dir,
             checkpoint_every=self.checkpoint_every,
+            synthetic_classes=self.synthetic_classes,
         )
 
     def fit(
@@ -266,6 +272,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
             verify(config.checkpoint_dir)
         X, y = _check_X(X), _check_y(y)
         enc = TableEncoder.fit(X, y)  # the table's one schema, also the SCM's
+        check_classes(config.synthetic_classes, enc)
         # Encoded once, in float64 (what the SCM is fitted on); TabPFN takes float32.
         X64, ye = enc.transform(X, np.float64), enc.encode_labels(y)
         Xe = X64.astype(np.float32)
@@ -354,7 +361,9 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         self.scm_seconds_ = scm_seconds if scm is not None else 0.0
         self.scm_ = scm
         self.generator_ = None if source is None else source.generator
-        self.augment_info_ = augment_info(self, source, scm, scm_seconds)
+        self.augment_info_ = augment_info(
+            self, source, scm, scm_seconds, config.synthetic_classes
+        )
         self.seed_ = seed
         self.config_ = config
         self._predictor = self._build_predictor()

@@ -194,7 +194,8 @@ def run_report(
         f"- command: `{command}`",
         f"- rows: {n_train} train ({n_features} features), {n_test} test; "
         f"target `{target}`, classes {[str(c) for c in est.classes_]}",
-        f"- augment: {est.augment}{_source(est)}; ratio {est.ratio}; placement "
+        f"- augment: {est.augment}{_source(est)}{_classes(est)}; ratio {est.ratio}; "
+        "placement "
         f"{est.placement}; validation {est.validation}; lr {est.lr}",
         f"- stopped: {est.stop_reason_} after {len(est.steps_)} steps; kept the "
         f"weights of step {est.best_step_}"
@@ -347,6 +348,12 @@ def _source(est: Any) -> str:
         return ""
     opts = info.get("options") or {}
     return what + (f"; options {opts})" if opts else ")")
+
+
+def _classes(est: Any) -> str:
+    """The synthetic rows' class request, e.g. "; synthetic classes balanced"."""
+    request = _info(est).get("synthetic_classes")
+    return "" if request is None else f"; synthetic classes {request}"
 
 
 def _fit_what(est: Any) -> str:

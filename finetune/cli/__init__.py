@@ -210,11 +210,15 @@ def check_device(device: str) -> None:
         raise ValueError(f"--device {device!r}: use cpu, cuda or cuda:N")
 
 
-def parse_classes(text: str | None) -> Any:
+def parse_classes(text: str | None, flag: str = "--classes") -> Any:
     """The ``--classes`` value as a class request: None, "balanced" or a mapping.
 
+    Args:
+      text: the flag's value (None: not given).
+      flag: the flag, for the error (``--synthetic-classes`` for finetune).
+
     Raises:
-      ValueError: naming ``--classes`` and the form it takes.
+      ValueError: naming the flag and the form it takes.
 
     Examples:
       >>> parse_classes("yes=0.7,no=0.3")
@@ -231,7 +235,7 @@ def parse_classes(text: str | None) -> Any:
             value = float("nan")
         if not sep or not label.strip() or not value >= 0 or value == float("inf"):
             raise ValueError(
-                f"--classes {text!r}: give 'balanced' or label=share pairs with "
+                f"{flag} {text!r}: give 'balanced' or label=share pairs with "
                 f"shares >= 0, e.g. yes=0.7,no=0.3 (bad part {part!r})"
             )
         shares[label.strip()] = value

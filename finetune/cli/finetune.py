@@ -13,7 +13,9 @@ ensemble).
 ``--augment-option key=value`` (repeatable; a value is read as JSON when it parses,
 else kept as a string: ``--augment-option k_neighbors=3``). The run folder's
 ``report.md`` and ``model/estimator.json`` record the generator, its options and
-whether it streamed fresh rows or drew one pool.
+whether it streamed fresh rows or drew one pool. ``--synthetic-classes balanced``
+(or ``yes=0.7,no=0.3``) sets the class mix of every step's synthetic rows
+(`FinetuneConfig.synthetic_classes`); a malformed value or an unknown label exits 2.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from finetune.cli import (
     check_device,
     count_type,
+    parse_classes,
     positive_type,
     probability_type,
     seed_type,
@@ -57,6 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="an option of the --augment generator (repeatable; VALUE is JSON, "
         "else a string)",
+    )
+    p.add_argument(
+        "--synthetic-classes",
+        default=None,
+        metavar="balanced|LABEL=SHARE[,LABEL=SHARE]",
+        help="class mix of every step's synthetic rows: balanced, or label=share "
+        "pairs (default: the generator's own classes)",
     )
     p.add_argument(
         "--tfm",
@@ -181,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     from finetune._run import finetune_to_folder, holdout, split_target
 
     check_device(args.device)
+    classes = parse_classes(args.synthetic_classes, "--synthetic-classes")
     X, y = split_target(
         bridge.read_table(args.data), args.target, source=Path(args.data).name
     )
@@ -197,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         command=f"causalmixft {' '.join(sys.argv[1:])}",
         augment=args.augment,
         augment_options=dict(args.augment_option) or None,
+        synthetic_classes=classes,
         tfm=args.tfm,
         max_steps=args.max_steps,
         time_limit=args.time_limit,
