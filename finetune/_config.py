@@ -233,7 +233,7 @@ def _class_request(request: Any) -> str | dict[str, float]:
         or shares summing to 0.
 
     Examples:
-      >>> _class_request({1: 1, 1.0: 2, "b": 0.5})
+      >>> _class_request({1: 1, "1": 2, "b": 0.5})
       {'1': 3.0, 'b': 0.5}
     """
     from jaxscm._schema import label
