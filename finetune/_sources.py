@@ -253,8 +253,8 @@ class GeneratorSource(SyntheticSource):
 def class_takers() -> tuple[str, ...]:
     """The generators of `finetune.augmenters.names()` that take class requests.
 
-    Imports every generator's module (a few seconds at most; only error messages
-    and records call it).
+    Imports every generator's module (a few seconds at most; only the refusal's
+    error message calls it).
 
     Examples:
       >>> {"smote", "causalmix"} <= set(class_takers())
