@@ -56,6 +56,15 @@ def run(args: argparse.Namespace, command: str) -> int:
         )
     path = build_report(p, out, command=command)
     print(f"report: {path}", file=sys.stderr)
+    if p.study.startswith("select"):
+        from benchmarks.study.select import build_selection_report
+
+        try:
+            path = build_selection_report(p, out, command=command)
+        except ValueError as err:  # not every candidate has run yet
+            print(f"no selection yet: {err}", file=sys.stderr)
+        else:
+            print(f"selection: {path}", file=sys.stderr)
     return 0
 
 

@@ -1,7 +1,8 @@
-"""``causalmixft bench throughput|paper|imbalanced|convergence``: the benchmarks.
+"""``causalmixft bench throughput|paper|imbalanced|convergence|select-ft|select-mix``.
 
 ``throughput`` is the sampling-throughput benchmark; ``paper``, ``imbalanced`` and
-``convergence`` are the study's grids (`benchmarks.study`).
+``convergence`` are the study's grids, ``select-ft`` and ``select-mix`` the two
+stages of its selection protocol (`benchmarks.study`).
 
 The declared exception, with `demo`: this module imports `benchmarks` (lazily, inside
 the functions), the benchmark being a script of that package.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-STUDIES = ("paper", "imbalanced", "convergence")
+STUDIES = ("paper", "imbalanced", "convergence", "select-ft", "select-mix")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
