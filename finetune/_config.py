@@ -79,7 +79,7 @@ class FinetuneConfig:
     eval_every: int = 10
     patience: int | None = 5
     min_delta: float = 0.0
-    lr: float = 3e-5
+    lr: float = 3e-4
     lr_schedule: LrSchedule = "cosine"
     warmup_fraction: float = 0.1
     weight_decay: float = 0.0

@@ -45,6 +45,10 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
     pool (`finetune._sources`: mode and pool size are in `augment_info_`). Such
     generators have no SCM, so `validation` and `inference_context` stay "real".
 
+    The defaults of lr, max_steps, eval_every, ratio and validation are the ones the
+    study's selection protocol chose on development splits (README, "The study";
+    `benchmarks/results/study/select-ft/quick/select.md`, `select-mix/...`).
+
     Args:
       augment: "none", "causalmix", "scm_only" or another name of
         `finetune.augmenters.names()`.
@@ -129,7 +133,7 @@ class CausalMixFTClassifier(ClassifierMixin, BaseEstimator):
         eval_every: int = 10,
         patience: int | None = 5,
         min_delta: float = 0.0,
-        lr: float = 3e-5,
+        lr: float = 3e-4,
         lr_schedule: str = "cosine",
         warmup_fraction: float = 0.1,
         weight_decay: float = 0.0,

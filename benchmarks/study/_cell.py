@@ -102,8 +102,10 @@ def _scores(
         "val_roc_auc": metrics.roc_auc(y_val, p_val),
         "minority_class": _num(classes[minority]),
         **metrics.f1_scores(y_val, p_val, y_test, p_test, minority),
+        # The validation score the run stopped on (val_score: the real rows' ROC-AUC
+        # for validation="real", the synthetic rows' for "synthetic") against test.
         "gap": metrics.correlation_gap(
-            [c[1] if c[1] is not None else math.nan for c in curve],
+            [c[3] if c[3] is not None else math.nan for c in curve],
             [c[2] if c[2] is not None else math.nan for c in curve],
         ),
         "best_step": int(clf.best_step_),

@@ -100,7 +100,7 @@ class Method:
         return out
 
 
-def _methods(*names: str) -> tuple[Method, ...]:
+def _methods(*names: str, scm_validation: bool = True) -> tuple[Method, ...]:
     out = []
     for n in names:
         if n == ZERO_SHOT:
@@ -108,8 +108,13 @@ def _methods(*names: str) -> tuple[Method, ...]:
         elif n == "plain":
             out.append(Method("plain", "none"))
         else:
-            out.append(Method(n, n))
+            extra = _scm_overrides(n) if scm_validation else {}
+            out.append(Method(n, n, overrides=extra))
     return tuple(out)
+
+
+def _scm_overrides(augment: str) -> dict[str, Any]:
+    return dict(SCM_OVERRIDES) if augment in SCM_METHODS else {}
 
 
 class Cell(NamedTuple):
@@ -237,35 +242,34 @@ MIX_CANDIDATES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("ratio2", {"ratio": 2.0}),
     ("ratio1-synthetic-val", {"ratio": 1.0, "validation": "synthetic"}),
 )
-# Stage 2's choice (benchmarks/results/study/select-mix/quick/select.md).
-SELECTED_MIX: dict[str, Any] = {"ratio": 1.0, "validation": "real"}
+# Stage 2's choice (benchmarks/results/study/select-mix/quick/select.md): ratio 1
+# with early stopping on synthetic validation rows scored 0.7905, ratio 0.5 on the
+# real rows 0.7868, ratio 1 0.7781, ratio 2 0.7800 (one seed; 4 of 4 splits above
+# zero-shot for the chosen one). The validation source is an SCM knob: it applies to
+# causalmix and scm_only (`SCM_OVERRIDES`); the other methods have no SCM to draw
+# validation rows from and stop on the real rows.
+SELECTED_MIX: dict[str, Any] = {"ratio": 1.0, "validation": "synthetic"}
+SCM_METHODS = ("causalmix", "scm_only")
+SCM_OVERRIDES: dict[str, Any] = {"validation": SELECTED_MIX["validation"]}
 
-# The estimator's defaults, with a budget; `tfm=None` is the shipped checkpoint.
-_BASE: dict[str, Any] = {"tfm": None, "lr": 3e-5, "patience": 5, "ratio": 1.0}
+# Every reported run: the frozen choices of both stages (also the estimator's
+# defaults); `tfm=None` is the shipped checkpoint. No time limit, so a loaded machine
+# changes a run's seconds, never its steps. Quick and full differ in their grids, not
+# their settings (but convergence's longer full curve).
+_BASE: dict[str, Any] = {
+    "tfm": None,
+    "patience": 5,
+    **SELECTED_FT,
+    "ratio": SELECTED_MIX["ratio"],
+}
 SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
-    ("paper", "quick"): {**_BASE, "max_steps": 30, "eval_every": 5, "time_limit": 90},
-    ("paper", "full"): {**_BASE, "max_steps": 100, "eval_every": 10},
-    ("imbalanced", "quick"): {
-        **_BASE,
-        "max_steps": 30,
-        "eval_every": 5,
-        "time_limit": 90,
-    },
-    ("imbalanced", "full"): {**_BASE, "max_steps": 100, "eval_every": 10},
+    ("paper", "quick"): dict(_BASE),
+    ("paper", "full"): dict(_BASE),
+    ("imbalanced", "quick"): dict(_BASE),
+    ("imbalanced", "full"): dict(_BASE),
     # Convergence: no early stopping, so every run has the whole curve.
-    ("convergence", "quick"): {
-        **_BASE,
-        "patience": None,
-        "max_steps": 40,
-        "eval_every": 5,
-        "time_limit": 120,
-    },
-    ("convergence", "full"): {
-        **_BASE,
-        "patience": None,
-        "max_steps": 200,
-        "eval_every": 10,
-    },
+    ("convergence", "quick"): {**_BASE, "patience": None},
+    ("convergence", "full"): {**_BASE, "patience": None, "max_steps": 200},
     # The candidates' own knobs are their methods' overrides.
     ("select-ft", "quick"): dict(_DEV_BASE),
     ("select-ft", "full"): dict(_DEV_BASE),
@@ -280,12 +284,24 @@ _IMB_SYNTHETIC = ("causalmix", "scm_only", "tabddpm", "ctgan", "smote")
 _IMB_METHODS = (
     *_methods(ZERO_SHOT, "plain", *_IMB_SYNTHETIC),
     *(
-        Method(f"{n}+balanced", n, overrides={"synthetic_classes": "balanced"})
+        Method(
+            f"{n}+balanced",
+            n,
+            overrides={"synthetic_classes": "balanced", **_scm_overrides(n)},
+        )
         for n in _IMB_SYNTHETIC
     ),
 )
+# Convergence compares validation curves on the real rows, so every method,
+# causalmix too, validates (and keeps its checkpoint) on them.
 _CONV_METHODS = _methods(
-    ZERO_SHOT, "plain", "causalmix", "smote", "mixup", "table_augment"
+    ZERO_SHOT,
+    "plain",
+    "causalmix",
+    "smote",
+    "mixup",
+    "table_augment",
+    scm_validation=False,
 )
 _FT_METHODS = (
     Method(ZERO_SHOT, "none", zero_shot=True),
@@ -296,7 +312,9 @@ _MIX_METHODS = (
     *(Method(name, "causalmix", overrides=kw) for name, kw in MIX_CANDIDATES),
 )
 _QUICK_PAPER = ("credit-g", "diabetes", "australian", "vehicle")
-_QUICK_IMB = ("adult", "credit-g", "default_islr", "pc1")
+# Quick grids sized to the frozen 100-step budget on 2 cores (credit-g, 30 % minority,
+# is the least imbalanced of the first quick run's tables and was dropped).
+_QUICK_IMB = ("adult", "default_islr", "pc1")
 _QUICK_CONV = ("credit-g", "diabetes", "australian", "vehicle")
 
 # One causalmix cell per study (the study's first dataset and size, seed 0, quick
@@ -385,7 +403,7 @@ def _all_profiles() -> dict[tuple[str, str], Profile]:
             datasets=_QUICK_CONV,
             methods=_CONV_METHODS,
             sizes=(128,),
-            seeds=(0, 1),
+            seeds=(0,),
         ),
         ("convergence", "full"): _profile(
             "convergence",

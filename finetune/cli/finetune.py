@@ -124,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5,
         help="0: no early stopping",
     )
-    p.add_argument("--lr", type=positive_type("--lr"), default=3e-5)
+    p.add_argument("--lr", type=positive_type("--lr"), default=3e-4)
     p.add_argument(
         "--lr-schedule", choices=["constant", "linear", "cosine"], default="cosine"
     )
