@@ -97,6 +97,8 @@ def environment() -> dict[str, Any]:
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "loadavg_start": os.getloadavg(),
         "threefry_partitionable": bool(jax.config.jax_threefry_partitionable),
+        # compile times read from a warm persistent cache are loads, not compiles
+        "jax_compilation_cache": jax.config.jax_compilation_cache_dir,
     }
 
 
@@ -140,7 +142,9 @@ def markdown(record: dict[str, Any]) -> str:
         "`x DoWhy` = jaxscm / DoWhy gcm.draw_samples, `x NumPy` = jaxscm / NumPy "
         "topological loop, `/ RNG` = jaxscm / drawing the same (n, d) normals with "
         "threefry (JAX's default PRNG), `/ write` = jaxscm / writing the (n, d) "
-        "float32 output. Compile time in seconds, excluded from the rates.",
+        "float32 output. Compile time in seconds, excluded from the rates"
+        + _cache_note(env)
+        + ".",
         "",
         "| case | jaxscm | ensemble (8) | jaxscm unsafe_rbg | DoWhy | NumPy | x DoWhy "
         "| x NumPy | / RNG | / write | compile s |",
@@ -226,6 +230,16 @@ def markdown(record: dict[str, Any]) -> str:
             f"- {c['name']} (fit {c['fit_s']:.0f}s, {c['n_mechanisms']}): {caps}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _cache_note(env: dict[str, Any]) -> str:
+    folder = env.get("jax_compilation_cache")
+    if not folder:
+        return " (persistent compilation cache off: every compile is cold)"
+    return (
+        f" (persistent compilation cache {folder}: a program it already held is "
+        f"loaded, not compiled; CAUSALMIXFT_JAX_CACHE=off for cold compiles)"
+    )
 
 
 def _describe(scm: Any) -> str:

@@ -128,6 +128,7 @@ def _twenty(nodes: int, rows: int, seed: int) -> None:
 
 def main() -> None:
     """Prints both parts."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     parser = argparse.ArgumentParser()
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--rows", type=int, default=1000)

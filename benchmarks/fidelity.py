@@ -296,6 +296,7 @@ def _per_table(tables: list[str], sizes: tuple[int, ...]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Runs the missing cells and writes the summary."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     from benchmarks.datasets import list_datasets
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

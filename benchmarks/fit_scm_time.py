@@ -16,6 +16,7 @@ import time
 
 def main() -> None:
     """Runs the timing and prints it."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", default="credit-g")
     parser.add_argument("--rows", type=int, default=1000)

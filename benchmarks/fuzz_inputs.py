@@ -417,6 +417,7 @@ def write_results(res: dict[str, Any], folder: Path = RESULTS) -> None:
 
 def main() -> None:
     """Runs the fuzz, prints the counts and writes the results."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=500, help="cases")
     parser.add_argument("--seed", type=int, default=0)

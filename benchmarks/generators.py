@@ -189,6 +189,7 @@ def _platform() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Runs the benchmark, resuming from the per-(table, generator) files."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     from finetune.augmenters import names
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

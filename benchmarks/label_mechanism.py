@@ -255,6 +255,7 @@ def report(records: list[dict[str, Any]], n_dags: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Runs the study, resuming from the existing json."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n-dags", type=int, default=4)
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))

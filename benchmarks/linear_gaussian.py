@@ -40,6 +40,7 @@ def measure(n_nodes: int, n_rows: int, repeats: int) -> dict[str, float]:
 
 def main() -> None:
     """Prints the measurement with the device and versions."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=30)
     parser.add_argument("--rows", type=int, default=1_000_000)

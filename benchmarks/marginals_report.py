@@ -91,6 +91,7 @@ def timing(model, reps: int = 5) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     import jaxscm
     from benchmarks.datasets import make_split
     from jaxscm.fitting import prepare

@@ -25,6 +25,7 @@ from jaxscm.prior import PRIOR_V2, PriorConfig, sample_prior
 
 def main(argv: list[str] | None = None) -> int:
     """Times `sample_prior` and prints one JSON line."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=8, help="datasets per call")
     p.add_argument("--rows", type=int, default=384, help="rows per dataset")

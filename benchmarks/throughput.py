@@ -548,6 +548,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m benchmarks.throughput`."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     import sys
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

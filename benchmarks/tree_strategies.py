@@ -168,6 +168,7 @@ def bench(est: Any, rows: int, strategies: tuple[str, ...]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Prints one line per model and strategy."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -206,6 +206,7 @@ def to_markdown(summary: dict, sizes: list[int], meta: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the benchmark and writes JSON + markdown into benchmarks/results/."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
     p.add_argument("--seeds", type=int, default=3)

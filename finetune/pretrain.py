@@ -387,7 +387,7 @@ def pretrain(
       resume: continue from `out/state.pt` if it exists (its config must match).
       time_limit: stop (after saving) once this many seconds of this call have passed.
       export: also write the TabPFN checkpoint here at every save.
-      progress: show a tqdm progress bar.
+      progress: show a tqdm progress bar (on a terminal only).
 
     Returns:
       A dict with step, wall seconds (this call and in total), seconds spent waiting
@@ -457,7 +457,13 @@ def pretrain(
     )
     jax.block_until_ready(pending)
     compile_s = time.perf_counter() - tc  # jit of the prior (and the first batch)
-    bar = tqdm(total=config.steps, initial=step, disable=not progress, mininterval=10)
+    # disable=None: no bar when stderr is not a terminal (logs, pipes)
+    bar = tqdm(
+        total=config.steps,
+        initial=step,
+        disable=None if progress else True,
+        mininterval=10,
+    )
     model.train()
     while step < config.steps:
         tg = time.perf_counter()

@@ -112,3 +112,19 @@ def test_node_value__integer_columns_take_whole_numbers():
     assert jaxscm._do.node_value(col, 3) == 3.0
     with pytest.raises(ValueError, match="'count' holds whole numbers"):
         jaxscm._do.node_value(col, 2.5)
+
+
+def test_do__plain_calls_compile_once_per_intervened_structure():
+    from jaxscm import _sample as sample_module
+
+    ens = stack(_members())
+    compiled = sample_module._sample_jit
+    jaxscm.sample(jax.random.key(0), do(ens, {"x1": 1.0}), 8)
+    size = compiled._cache_size()
+    rows = [
+        np.asarray(jaxscm.sample(jax.random.key(i), do(ens, {"x1": v}), 8))
+        for i, v in enumerate([-4.0, 2.5, 0.0])
+    ]
+    assert compiled._cache_size() == size  # new values, new keys: no recompilation
+    for x, v in zip(rows, [-4.0, 2.5, 0.0], strict=True):
+        np.testing.assert_array_equal(x[:, :, ens.nodes.index("x1")], v)

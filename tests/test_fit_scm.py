@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import types
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -13,6 +17,8 @@ import pytest
 
 import jaxscm
 from finetune.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # One compiled sampler: models of the same structure share the compilation.
 _sample = jax.jit(jaxscm.sample, static_argnums=2)
@@ -372,3 +378,64 @@ def test_fit_scm__parallel_workers_give_the_serial_model():
     assert jax.tree.structure(serial) == jax.tree.structure(workers)
     for u, v in zip(jax.tree.leaves(serial), jax.tree.leaves(workers), strict=True):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
+
+
+def _fit_scm_cli(tmp_path, stderr) -> subprocess.CompletedProcess:
+    """`python -m finetune.cli fit-scm` (progress bars asked for) in a child process."""
+    _table(200).to_csv(tmp_path / "data.csv", index=False)
+    cmd = [sys.executable, "-m", "finetune.cli", "fit-scm", str(tmp_path / "data.csv")]
+    cmd += ["--target", "y", "-o", str(tmp_path / "m"), "--n-dags", "2"]
+    cmd += ["--n-bootstrap", "2", "--mechanisms", "linear"]
+    env = {**os.environ, "CAUSALMIXFT_JAX_CACHE": "off", "JAX_PLATFORMS": "cpu"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=stderr, timeout=300, check=True
+    )
+
+
+# what a tqdm bar writes: its descriptions, a carriage return per redraw, a rate
+_BAR_MARKS = ("discover (", "fit + distill", "\r", "it/s", "%|")
+
+
+def test_cli__fit_scm_writes_no_progress_bars_to_a_log_file(tmp_path):
+    with open(tmp_path / "stderr.log", "w") as log:
+        out = _fit_scm_cli(tmp_path, log)
+    assert b"fitted 2 SCMs on 200 rows" in out.stdout
+    text = (tmp_path / "stderr.log").read_text()
+    assert [m for m in _BAR_MARKS if m in text] == []
+
+
+@pytest.mark.slow  # ~11 s: the control for the test above, the same run on a terminal
+def test_cli__fit_scm_draws_progress_bars_on_a_terminal(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    parent, child = pty.openpty()
+    # a new pty is 0 columns wide, and tqdm draws a 0-column bar as nothing
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(parent, 4096)
+            except OSError:  # EIO: the child side is closed
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        _fit_scm_cli(tmp_path, child)
+    finally:
+        os.close(child)
+        reader.join(timeout=30)
+        os.close(parent)
+    text = b"".join(chunks).decode(errors="replace")
+    assert "discover (" in text
+    assert "fit + distill" in text

@@ -125,6 +125,22 @@ def test_sample_sharded__one_device_mesh_equals_sample(key):
     np.testing.assert_array_equal(block, np.asarray(want))
 
 
+def test_sample_sharded__compiles_once_per_structure(key):
+    from jaxscm import _shard
+
+    a = random_scm(jax.random.key(3), 5, mechanism="mixed")
+    b = jax.tree.map(lambda v: v * 1.5 if v.dtype.kind == "f" else v, a)
+    mesh = Mesh(np.array(jax.devices()[:1]), ("rows",))
+    x = sample_sharded(key, a, 16, mesh)
+    compiled = _shard._sharded_fn(sharding_for(a, mesh), 16)
+    size = compiled._cache_size()
+    y = sample_sharded(jax.random.fold_in(key, 1), b, 16, mesh)
+    assert compiled._cache_size() == size  # other parameters and key: no recompile
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(sample(key, a, 16)))
+    want = sample(jax.random.fold_in(key, 1), b, 16)
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(want))
+
+
 def test_sharding_for__rejects_unknown_or_repeated_axes():
     scm = random_scm(jax.random.key(2), 3)
     mesh = Mesh(np.array(jax.devices()[:1]), ("rows",))

@@ -18,6 +18,7 @@ from benchmarks.study._profiles import STUDIES, profile
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m benchmarks.study.measure`."""
+    __import__("jaxscm").enable_compilation_cache()  # README: CAUSALMIXFT_JAX_CACHE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="causalmix")
     parser.add_argument("--studies", nargs="+", default=list(STUDIES))
