@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("tabpfn")
 
-from _augment_data import planted  # noqa: E402
+from _augment_data import finetune_argv, planted  # noqa: E402
 from _finetune_data import TFM  # noqa: E402
 
 from finetune import CausalMixFTClassifier  # noqa: E402
@@ -193,26 +193,7 @@ def test_estimator__augment_errors_name_the_fix(data):
 
 
 def _argv(tmp_path, *extra):
-    X, y = planted(80)
-    X.assign(y=y).to_csv(tmp_path / "data.csv", index=False)
-    argv = [
-        "finetune",
-        str(tmp_path / "data.csv"),
-        "--target",
-        "y",
-        "-o",
-        str(tmp_path / "run"),
-        "--max-steps",
-        "2",
-        "--eval-every",
-        "1",
-        "--n-estimators",
-        "1",
-        "--n-estimators-train",
-        "1",
-        *extra,
-    ]
-    return argv + (["--tfm", TFM] if TFM else [])
+    return finetune_argv(tmp_path, *extra, tfm=TFM)
 
 
 def test_cli_finetune__augment_smote_end_to_end(tmp_path):

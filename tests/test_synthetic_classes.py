@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("tabpfn")
 
-from _augment_data import planted  # noqa: E402
+from _augment_data import finetune_argv, planted  # noqa: E402
 from _finetune_data import TFM, encoded, ensemble, table  # noqa: E402
 
 import finetune._finetune as loop_module  # noqa: E402
@@ -302,28 +302,7 @@ def test_class_rows__resumes_and_redraws_a_short_class():
 
 
 def _argv(tmp_path, *extra):
-    X, y = planted(80)
-    X.assign(y=y).to_csv(tmp_path / "data.csv", index=False)
-    argv = [
-        "finetune",
-        str(tmp_path / "data.csv"),
-        "--target",
-        "y",
-        "-o",
-        str(tmp_path / "run"),
-        "--max-steps",
-        "2",
-        "--eval-every",
-        "1",
-        "--n-estimators",
-        "1",
-        "--n-estimators-train",
-        "1",
-        "--augment",
-        "mixup",
-        *extra,
-    ]
-    return argv + (["--tfm", TFM] if TFM else [])
+    return finetune_argv(tmp_path, "--augment", "mixup", *extra, tfm=TFM)
 
 
 @pytest.mark.parametrize(
