@@ -317,19 +317,19 @@ _QUICK_PAPER = ("credit-g", "diabetes", "australian", "vehicle")
 _QUICK_IMB = ("adult", "default_islr", "pc1")
 _QUICK_CONV = ("credit-g", "diabetes", "australian", "vehicle")
 
-# One causalmix cell per study (the study's first dataset and size, seed 0, quick
-# settings), measured 2026-12-02 by `OMP_NUM_THREADS=1 python -m
-# benchmarks.study.measure` on the 2-core machine shared with other jobs (1-minute
-# load 1.1 / 3.0 / 5.2). Other paper/credit-g quick cells, same machine (load 2-5;
-# generators through main's estimator after the wiring merge): zero-shot 7 s, plain
-# 17 s, smote 28 s, ctgan 28 s, tabddpm 59 s, tabebm 221 s (its slow sampler), so
-# the causalmix cell is above the mean of a paper group (~50 s) and the quick
-# estimates are on the safe side. With records, the dry run uses their mean instead.
-_MEASURED = "one measured causalmix cell per study, 2 shared cores"
-_CELL_SECONDS = {"paper": 85.0, "imbalanced": 180.0, "convergence": 86.0}
-# Selection studies: from the paper/credit-g quick cells above (plain 17 s at 30
-# steps, causalmix 86 s), scaled to the candidates' mean step count.
-_CELL_SECONDS.update({"select-ft": 35.0, "select-mix": 100.0})
+# Mean wall seconds of a cell in the committed quick runs at the frozen settings
+# (2026-12-02, 2 local Ray workers on the 2-core machine, 1-minute load 0.6-3.9; the
+# report of each lists its core-hours). Full profiles: the same per cell, times the
+# steps' ratio (rough: 512-row cells cost more per step, the SCM fit does not scale).
+# With records, the dry run uses their mean instead.
+_MEASURED = "mean cell of the committed quick run, 2 shared cores"
+_CELL_SECONDS = {
+    "paper": 69.2,
+    "imbalanced": 43.5,
+    "convergence": 25.6,
+    "select-ft": 22.5,
+    "select-mix": 71.1,
+}
 
 
 def _profile(study: str, name: str, **axes: Any) -> Profile:
