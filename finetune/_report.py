@@ -195,8 +195,7 @@ def run_report(
         f"- rows: {n_train} train ({n_features} features), {n_test} test; "
         f"target `{target}`, classes {[str(c) for c in est.classes_]}",
         f"- augment: {est.augment}{_source(est)}{_classes(est)}; ratio {est.ratio}; "
-        "placement "
-        f"{est.placement}; validation {est.validation}; lr {est.lr}",
+        f"placement {est.placement}; validation {est.validation}; lr {est.lr}",
         f"- stopped: {est.stop_reason_} after {len(est.steps_)} steps; kept the "
         f"weights of step {est.best_step_}"
         + (" (the pre-trained ones: nothing beat them)" if est.best_step_ == 0 else ""),

@@ -7,7 +7,7 @@ import os
 import sys
 
 from benchmarks.study._grid import default_out, estimate, run_grid
-from benchmarks.study._profiles import profile
+from benchmarks.study._profiles import REPORTED, profile
 from benchmarks.study.report import build_report
 
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         )
     path = build_report(p, out, command=command)
     print(f"report: {path}", file=sys.stderr)
-    if p.study.startswith("select"):
+    if p.study not in REPORTED:  # a selection stage
         from benchmarks.study.select import build_selection_report
 
         try:

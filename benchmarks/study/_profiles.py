@@ -198,7 +198,7 @@ class Profile:
         return len(self.cells()) * self.cell_seconds / max(workers, 1)
 
 
-# The selection protocol (README, "Choosing the fine-tuning settings"). Development
+# The selection protocol (README, "The study", "Selection protocol"). Development
 # tables: tables of the suite that no quick report uses; development seeds >= 1000,
 # never a reported seed. Stage 1 (`select-ft`) compares the knobs every fine-tuned
 # method shares - learning rate and steps (with the evaluation interval) - on plain
@@ -336,10 +336,10 @@ def _profile(study: str, name: str, **axes: Any) -> Profile:
     settings = SETTINGS[(study, name)]
     seconds = _CELL_SECONDS[study]
     measured = _MEASURED
-    if name == "full" and not study.startswith("select"):
+    quick = SETTINGS[(study, "quick")]["max_steps"]
+    if name == "full" and settings["max_steps"] != quick:
         # Rough: fine-tuning time scales with the steps (an upper bound for the
         # SCM fit, which does not; larger sizes cost more per step).
-        quick = SETTINGS[(study, "quick")]["max_steps"]
         seconds *= settings["max_steps"] / quick
         measured += f", x {settings['max_steps']}/{quick} steps"
     return Profile(
@@ -350,6 +350,13 @@ def _profile(study: str, name: str, **axes: Any) -> Profile:
         measured=measured,
         **axes,
     )
+
+
+def _dev_seeds(study: str, name: str) -> tuple[int, ...]:
+    if name == "full":
+        return DEV_SEEDS_FULL
+    # Stage 2 fits an SCM per cell: one development seed in quick.
+    return DEV_SEEDS[:1] if study == "select-mix" else DEV_SEEDS
 
 
 def _all_profiles() -> dict[tuple[str, str], Profile]:
@@ -420,14 +427,7 @@ def _all_profiles() -> dict[tuple[str, str], Profile]:
                 datasets=DEV_TABLES if name == "quick" else DEV_TABLES_FULL,
                 methods=methods,
                 sizes=(128,),
-                seeds=(
-                    DEV_SEEDS_FULL
-                    if name == "full"
-                    # Stage 2 fits an SCM per cell: one development seed in quick.
-                    else DEV_SEEDS[:1]
-                    if study == "select-mix"
-                    else DEV_SEEDS
-                ),
+                seeds=_dev_seeds(study, name),
             )
             for study, methods in (
                 ("select-ft", _FT_METHODS),

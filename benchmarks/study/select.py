@@ -40,9 +40,9 @@ class Choice:
     Attributes:
       name: the winning candidate (a method name of the profile).
       overrides: its estimator keyword arguments (what the reported runs freeze).
-      rows: one dict per candidate (``name``, ``overrides``, ``splits``, ``score``,
-        ``improvement``, ``wins``, ``val``, ``best_step``, ``wall_s``), in the
-        profile's order.
+      rows: one dict per candidate (``name``, ``overrides``, ``splits`` as
+        "recorded/all", ``complete``, ``score``, ``improvement``, ``wins``,
+        ``losses``, ``val``, ``best_step``, ``wall_s``), in the profile's order.
     """
 
     name: str
@@ -109,11 +109,7 @@ def choose(profile: Profile, records: Sequence[Mapping[str, Any]]) -> Choice:
                 "wins": sum(g > 0 for g in gain),
                 "losses": sum(g < 0 for g in gain),
                 "val": float(np.mean(val)) if val else math.nan,
-                "best_step": float(
-                    np.median([got[s]["metrics"]["best_step"] for s in got])
-                )
-                if got
-                else math.nan,
+                "best_step": _median([got[s]["metrics"]["best_step"] for s in got]),
                 "wall_s": float(sum(r["timing"]["wall_s"] for r in got.values())),
             }
         )
@@ -126,6 +122,10 @@ def choose(profile: Profile, records: Sequence[Mapping[str, Any]]) -> Choice:
         )
     best = max(ranked, key=lambda r: r["score"])  # max keeps the first of ties
     return Choice(best["name"], dict(best["overrides"]), tuple(rows))
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else math.nan
 
 
 def _f(v: float, signed: bool = False) -> str:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-STUDIES = ("paper", "imbalanced", "convergence", "select-ft", "select-mix")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Registers ``bench <name>`` and the benchmark's flags."""
     from benchmarks.study._cli import add_arguments as study_arguments
+    from benchmarks.study._profiles import STUDIES
     from benchmarks.throughput import add_arguments as throughput_arguments
 
     parser.add_argument(
@@ -37,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     command = "causalmixft bench " + " ".join(
         sys.argv[2:] if len(sys.argv) > 2 else [args.name]
     )
+    from benchmarks.study._profiles import STUDIES
+
     if args.name in STUDIES:
         from benchmarks.study._cli import run as run_study
 
