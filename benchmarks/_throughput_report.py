@@ -207,6 +207,21 @@ def markdown(record: dict[str, Any]) -> str:
             f"{s['jaxscm_stream_torch_calls_per_s']:.0f} | "
             f"{s['dowhy_calls_per_s']:.2f} | {s['ratio']:.0f} |"
         )
+    lat = record.get("latency")
+    if lat:
+        from benchmarks._throughput_latency import markdown as latency_markdown
+
+        again = record.get("latency_run")
+        if again:
+            e = again["environment"]
+            lines += [
+                "",
+                f"Small-batch and latency rows measured again on {e['date_utc']} UTC "
+                f"(`{again['command']}`, {again['wall_s']:.0f} s), load average "
+                f"{tuple(round(x, 2) for x in e['loadavg_start'])} at start, "
+                f"{tuple(round(x, 2) for x in again['loadavg_end'])} at the end.",
+            ]
+        lines += latency_markdown(lat)
     pq = record.get("parquet")
     if pq and "peak_rss_bytes" in pq:
         lines += [

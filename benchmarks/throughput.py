@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks._throughput_latency import latency
 from benchmarks._throughput_report import _describe, environment, markdown, parquet_rss
 from jaxscm import atomic_write
 
@@ -464,6 +465,7 @@ def run(
     small = [small_batch("linear", 30, cfg, seed)]
     if not quick:
         small.append(small_batch("hgb", 10, cfg, seed))
+    lat = None if quick else latency(seed, small)
     pq = parquet_rss(cfg["parquet_rows"], 1_000_000, out) if parquet else None
     headline = 1_000_000 if not quick else max(cfg["ns"])
     record = {
@@ -493,10 +495,43 @@ def run(
             for d, roof in roofs.items()
         },
         "small_batch": small,
+        "latency": lat,
         "parquet": pq,
         "loadavg_end": os.getloadavg(),
         "wall_s": _now() - t0,
     }
+    _write(record, out)
+    return record
+
+
+def run_latency(*, out: Path, seed: int = 0, command: str = "") -> dict[str, Any]:
+    """Measures only the small-batch and latency rows and puts them into the
+    `throughput.json` already under `out` (its grid is kept, with its own date)."""
+    path = out / "throughput.json"
+    if not path.is_file():
+        raise SystemExit(
+            f"{path}: no throughput record to add the latency rows to; run the full "
+            "benchmark first (without --latency-only)"
+        )
+    record = json.loads(path.read_text())
+    env = environment()
+    print(f"latency rows: {env['device']}, load {env['loadavg_start']}", flush=True)
+    t0 = _now()
+    cfg = dict(FULL)
+    small = [small_batch("linear", 30, cfg, seed), small_batch("hgb", 10, cfg, seed)]
+    record["small_batch"] = small
+    record["latency"] = latency(seed, small)
+    record["latency_run"] = {
+        "command": command or "causalmixft bench throughput --latency-only",
+        "environment": env,
+        "loadavg_end": os.getloadavg(),
+        "wall_s": _now() - t0,
+    }
+    _write(record, out)
+    return record
+
+
+def _write(record: dict[str, Any], out: Path) -> None:
     # markdown() reads rates keyed by int n
     for c in record["cases"]:
         c["rates"] = {
@@ -510,7 +545,6 @@ def run(
     _atomic_write(out / "throughput.json", json.dumps(record, indent=1, default=str))
     _atomic_write(out / "throughput.md", md)
     print(md, flush=True)
-    return record
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -543,6 +577,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="skip the write_parquet peak-RSS run",
     )
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="measure only the small-batch, compile, cached-compile and fit-time rows "
+        "(~10 min) and add them to the throughput.json already in --out",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -557,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python -m benchmarks.throughput " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
+    if args.latency_only:
+        run_latency(out=args.out, seed=args.seed, command=cmd.strip())
+        return 0
     run(
         quick=args.quick,
         out=args.out,

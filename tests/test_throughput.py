@@ -88,3 +88,59 @@ def test_cli__bench_throughput_is_registered():
     args = build_parser().parse_args(["bench", "throughput", "--quick", "--no-parquet"])
     assert args.quick
     assert not args.parquet
+
+
+def _latency_record() -> dict:
+    call = {"first_call_s": 30.0, "compile_s": 27.0, "rows_sha": "ab"}
+    cached = {"first_call_s": 6.0, "compile_s": 2.0, "rows_sha": "ab"}
+    fit = {"timings": {"discover": 5.0, "fit": 10.0, "total": 16.0}, "rows_sha": "cd"}
+    return {
+        "compile": {
+            "case": "credit-g 128 rows",
+            "in_process": {
+                "before_first_s": 60.0,
+                "plain_first_s": 30.0,
+                "before_second_s": 6.0,
+                "plain_second_s": 0.3,
+                "compiles_after_first": 0,
+            },
+            "cold": call,
+            "cached": cached,
+            "same_rows": True,
+        },
+        "small_batch": [
+            {
+                "case": "linear-30",
+                "jaxscm_calls_per_s": 600.0,
+                "dowhy_calls_per_s": 3.0,
+                "ratio": 200.0,
+            }
+        ],
+        "fit": {
+            "case": "credit-g 1000 x 20",
+            "n_jobs_1": {**fit, "wall_s": 40.0},
+            "n_jobs_2": {**fit, "wall_s": 20.0},
+            "same_model": True,
+        },
+    }
+
+
+def test_latency_markdown__every_row_with_its_ratio():
+    from benchmarks._throughput_latency import markdown
+
+    text = "\n".join(markdown(_latency_record()))
+    assert "| first call in a process | op by op | 60.00 |" in text
+    assert "| 20.0x |" in text  # second call 6.0 s -> 0.3 s
+    assert "| 5.0x |" in text  # first call in a new process, cold vs cached
+    assert "| 13.5x |" in text  # XLA compile 27 -> 2 s
+    assert "| 8 x 512 call, linear-30 | 8 DoWhy draw_samples | 0.333 |" in text
+    assert (
+        "| fit_scm, credit-g 1000 x 20 | n_jobs=1 | 40.0 | n_jobs=2 | 20.0 | 2.0x |"
+        in text
+    )
+    assert "discover 5.0 / 5.0, fit 10.0 / 10.0." in text
+
+
+def test_latency_only__needs_a_throughput_record(tmp_path):
+    with pytest.raises(SystemExit, match="no throughput record"):
+        throughput.run_latency(out=tmp_path)
