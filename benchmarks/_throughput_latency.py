@@ -4,7 +4,8 @@ Each row is a ratio against its baseline, both measured in the same run:
 
 * compile: the first and the second plain `jaxscm.sample` call of the fitted credit-g
   8-DAG ensemble (8 x 512 rows) against the op-by-op body those calls ran before the
-  entry points compiled themselves (`benchmarks.compile_time.in_process`);
+  entry points compiled themselves (`benchmarks.compile_time`, run as a child process
+  with the persistent cache off in its own process);
 * cached compile: the first call in a fresh process with the persistent compilation
   cache warm against the same call with an empty cache folder
   (`benchmarks.compile_time` child processes);
@@ -33,22 +34,22 @@ import numpy as np
 
 
 def compile_rows(seed: int, rows: int = 512, calls: int = 10) -> dict[str, Any]:
-    """Plain vs op-by-op calls in this process, cold vs cached in fresh ones."""
-    from benchmarks import compile_time
-
+    """Plain vs op-by-op calls, cold vs cached processes: `benchmarks.compile_time`
+    in a child process, whose own process keeps the persistent cache off (this
+    process may have it on, which would turn the "first call" into a cache load)."""
     work = Path(tempfile.mkdtemp(prefix="causalmixft-latency-"))
     try:
-        model_dir = work / "model"
-        fit_s = compile_time._fit(model_dir, seed)
-        here = compile_time.in_process(model_dir, rows, calls)
-        cache = work / "jax-cache"
-        cold = compile_time._spawn(model_dir, rows, str(cache))
-        cached = compile_time._spawn(model_dir, rows, str(cache))
+        cmd = [sys.executable, "-m", "benchmarks.compile_time", "--rows", str(rows)]
+        cmd += ["--calls", str(calls), "--seed", str(seed), "--out", str(work)]
+        subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=3600)
+        record = json.loads((work / "compile_time.json").read_text())
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    here, procs = record["in_process"], record["processes"]
+    cold, cached = procs["cold"], procs["cached"]
     res = {
         "case": f"credit-g 128 rows, fit_scm 8 DAGs, sample 8 x {rows}",
-        "fit_s": fit_s,
+        "fit_s": record["fit_scm_s"],
         "in_process": here,
         "cold": cold,
         "cached": cached,
