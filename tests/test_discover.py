@@ -134,3 +134,40 @@ def test_discover__copied_and_resample_constant_columns_do_not_fail_fisherz():
     probs = discover(data, options=Opts(n_bootstrap=3), seed=0, progress=False)
     assert np.isfinite(probs).all()
     assert probs[5, 6] + probs[6, 5] == 1.0  # the complements stay adjacent
+
+
+def test_discover__fast_fisherz_gives_causallearns_p_values_and_graphs():
+    # `_run` swaps causal-learn's FisherZ for a subclass without its per-call
+    # overhead; every p-value (any argument order, repeats from the cache) and the
+    # PC/FCI graphs must be FisherZ's own, bit for bit.
+    from causallearn.search.ConstraintBased.FCI import fci
+    from causallearn.search.ConstraintBased.PC import pc
+    from causallearn.utils.cit import CIT, FisherZ
+
+    from jaxscm.fitting._discover import _fast_fisherz, _run
+
+    x, _ = _planted(n=300, d=7)
+    x[:, 6] = np.round(x[:, 6])  # a coarse column, like the integer codes
+    fast, slow = CIT(x, _fast_fisherz()), FisherZ(x)
+    assert type(fast) is not FisherZ
+    assert fast.method == "fisherz"
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        i, j, *cond = rng.permutation(7)[: int(rng.integers(2, 7))]
+        cond = [int(c) for c in rng.permutation(cond)]
+        assert fast(j, i, tuple(cond)) == slow(i, j, cond)
+        assert fast(i, j, cond) == slow(j, i, tuple(cond))
+    with pytest.raises(AssertionError):
+        fast(0, 1, (1, 2))
+    for algo in ("pc", "fci"):
+        got = _run(algo, x, "fisherz", 0.05, 3)
+        if algo == "pc":
+            g = pc(x, 0.05, "fisherz", stable=True, show_progress=False, max_k=3)
+            want = marks_to_votes(np.asarray(g.G.graph))
+        else:
+            g, _ = fci(x, "fisherz", 0.05, depth=3, show_progress=False)
+            want = marks_to_votes(np.asarray(g.graph))
+        np.testing.assert_array_equal(got, want)
+    singular = np.c_[x, x[:, 0] * 2.0 + 1.0]
+    with pytest.raises(ValueError, match="singular"):
+        CIT(singular, _fast_fisherz())(0, 7, (1,))
