@@ -217,11 +217,12 @@ def _canonical(mech: Any, p: int, p_max: int, env: dict[str, Any], n_categories:
         m = jnp.shape(mech.warp_x)[0]
         # Knots past the last one continue at slope 0 (interp values unchanged);
         # support padded with its last value (the nearest value unchanged).
-        step = jnp.arange(1, knots - m + 1, dtype=jnp.result_type(mech.warp_x))
+        warp_x = np.asarray(mech.warp_x)  # host-side, as in `_pad_edge`
+        step = np.arange(1, knots - m + 1, dtype=warp_x.dtype)
         return (
             Mapped(
                 mech=inner,
-                warp_x=jnp.concatenate([mech.warp_x, mech.warp_x[-1] + step]),
+                warp_x=jnp.asarray(np.concatenate([warp_x, warp_x[-1] + step])),
                 warp_y=_pad_edge(mech.warp_y, knots),
                 warped=mech.warped,
                 lo=mech.lo,
@@ -271,7 +272,16 @@ def _canonical(mech: Any, p: int, p_max: int, env: dict[str, Any], n_categories:
 
 
 def _pad_edge(a: jax.Array, size: int) -> jax.Array:
-    return jnp.pad(a, (0, size - jnp.shape(a)[0]), mode="edge")
+    a = np.asarray(a)  # host-side: the same values as jnp.pad, no XLA compile
+    return jnp.asarray(np.pad(a, (0, size - a.shape[0]), mode="edge"))
+
+
+def _move_rows(a: Any, index: np.ndarray, width: int) -> jax.Array:
+    """A (width, ...) array of zeros holding row i of `a` at row `index[i]`."""
+    a = np.asarray(a)
+    out = np.zeros((width, *a.shape[1:]), a.dtype)
+    out[index] = a
+    return jnp.asarray(out)
 
 
 def _with_residuals(rest: Any, size: int) -> Any:
@@ -346,14 +356,14 @@ def _move_inputs(
     f: Any, index: np.ndarray, width: int, trees: tuple[int, int, int] | None
 ) -> Any:
     """`f` reading canonical input column `index[i]` (of `width`) where it read i."""
-    rows = jnp.asarray(index, jnp.int32)
+    # Host-side NumPy for the pure data movement (zeros, row copies, padding):
+    # the same values as the jnp ops, without compiling an XLA program per shape
+    # (hundreds per ensemble, most of `stack`'s time on a CPU).
     if isinstance(f, Linear):
-        coef = jnp.zeros((width, *jnp.shape(f.coef)[1:]), jnp.result_type(f.coef))
-        coef = coef.at[rows].set(f.coef)
+        coef = _move_rows(f.coef, index, width)
         return Linear(coef=coef, intercept=f.intercept, output=f.output)
     if isinstance(f, MLP):
-        w0 = jnp.zeros((width, f.weights[0].shape[1]), jnp.result_type(f.weights[0]))
-        w0 = w0.at[rows].set(f.weights[0])
+        w0 = _move_rows(f.weights[0], index, width)
         return MLP(
             weights=(w0, *f.weights[1:]),
             biases=f.biases,
@@ -362,6 +372,7 @@ def _move_inputs(
         )
     assert isinstance(f, TreeEnsemble)  # `split` admits only these three
     assert trees is not None  # `envelope` saw this tree
+    rows = jnp.asarray(index, jnp.int32)
     t_max, m_max, depth = trees
     t, m = f.feature.shape
     value = f.value / t if f.aggregation == "mean" else f.value
@@ -397,16 +408,18 @@ def _pad_classes(
     fill = 0.0 if core.output == "identity" else -np.inf
     out = "identity" if core.output == "identity" else "softmax"
 
-    def logits(a: jax.Array, fill_value: float) -> jax.Array:
-        # last axis = outputs: a sigmoid's single logit z becomes [0, z]
+    def logits(a: Any, fill_value: float) -> jax.Array:
+        # last axis = outputs: a sigmoid's single logit z becomes [0, z]. NumPy on
+        # the host: the same values as jnp.concatenate / jnp.pad, no XLA compile.
+        a = np.asarray(a)
         if sigmoid:
-            a = jnp.concatenate([jnp.zeros_like(a), a], axis=-1)
-        pad = [(0, 0)] * (jnp.ndim(a) - 1) + [(0, k_max - jnp.shape(a)[-1])]
-        return jnp.pad(a, pad, constant_values=fill_value)
+            a = np.concatenate([np.zeros_like(a), a], axis=-1)
+        pad = [(0, 0)] * (a.ndim - 1) + [(0, k_max - a.shape[-1])]
+        return jnp.asarray(np.pad(a, pad, constant_values=fill_value))
 
     if isinstance(core, Linear):
-        coef = core.coef[:, None] if sigmoid else core.coef
-        bias = jnp.reshape(core.intercept, (1,)) if sigmoid else core.intercept
+        coef = np.asarray(core.coef)[:, None] if sigmoid else core.coef
+        bias = np.reshape(core.intercept, (1,)) if sigmoid else core.intercept
         k_model = 2 if sigmoid else jnp.shape(coef)[1]
         new: Any = Linear(
             coef=logits(coef, 0.0), intercept=logits(bias, fill), output=out

@@ -250,7 +250,7 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
                 canonical[b][t][0] if group[b, t] == g else canonical[bs[0]][t][0]
                 for b in range(k)
             ]
-            stacked.append(jax.tree.map(lambda *xs: jnp.stack(xs), *rows))
+            stacked.append(jax.tree.map(_stack_leaves, *rows))
         groups.append(tuple(stacked))
         n_inputs.append(tuple(key[2] for key in keys))
     return Ensemble(
@@ -263,6 +263,20 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
         columns=canon,
         n_inputs=tuple(n_inputs),
     )
+
+
+def _stack_leaves(*xs: Any) -> jax.Array:
+    """`jnp.stack(xs)`, done on the host for concrete arrays of one dtype (the same
+    values without compiling a concatenation per shape: hundreds per ensemble)."""
+    concrete = all(
+        isinstance(x, (np.ndarray, jax.Array))
+        and not isinstance(x, jax.core.Tracer)
+        and not getattr(x, "weak_type", False)
+        for x in xs
+    )
+    if concrete and len({x.dtype for x in xs}) == 1:
+        return jnp.asarray(np.stack([np.asarray(x) for x in xs]))
+    return jnp.stack(xs)
 
 
 def _select(index: jax.Array, options: Sequence[jax.Array]) -> jax.Array:

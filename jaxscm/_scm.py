@@ -149,16 +149,23 @@ def _check_node(
     # Abstract evaluation checks the parameter shapes against the parent count once,
     # at construction, so traced code never has to.
     dtype = jnp.float32 if not jax.config.jax_enable_x64 else jnp.float64
+    x = jax.ShapeDtypeStruct((2, len(pa)), dtype)
+    noise = jax.ShapeDtypeStruct((2,), dtype)
     try:
-        out = jax.eval_shape(
-            mech.apply,
-            jax.ShapeDtypeStruct((2, len(pa)), dtype),
-            jax.ShapeDtypeStruct((2,), dtype),
-        )
+        # First with the mechanism as an argument of a fixed jitted function, whose
+        # trace JAX caches per structure: members of an ensemble (and a member
+        # rebuilt with new leaf values) share it. Anything that does not trace that
+        # way is checked as before, on the mechanism's concrete values.
+        out = _apply_shape.eval_shape(mech, x, noise)
         if isinstance(mech, Classifier):
-            probs = jax.eval_shape(
-                mech.probabilities, jax.ShapeDtypeStruct((2, len(pa)), dtype)
-            )
+            probs = _probabilities_shape.eval_shape(mech, x)
+    except Exception:  # noqa: BLE001 - any failure: the direct check below decides
+        out = probs = None
+    try:
+        if out is None:
+            out = jax.eval_shape(mech.apply, x, noise)
+            if isinstance(mech, Classifier):
+                probs = jax.eval_shape(mech.probabilities, x)
     except Exception as err:  # shape errors surface as various exception types
         raise ValueError(
             f"{where}: mechanism {type(mech).__name__} does not accept {len(pa)} "
@@ -174,3 +181,15 @@ def _check_node(
             f"{where}: the classifier yields {probs.shape[-1]} class probabilities but "
             f"the column has {col.n_categories} categories {col.categories}"
         )
+
+
+def _apply_of(mech: Any, parents: jax.Array, noise: jax.Array) -> jax.Array:
+    return mech.apply(parents, noise)
+
+
+def _probabilities_of(mech: Any, parents: jax.Array) -> jax.Array:
+    return mech.probabilities(parents)
+
+
+_apply_shape = jax.jit(_apply_of)
+_probabilities_shape = jax.jit(_probabilities_of)
