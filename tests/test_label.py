@@ -112,6 +112,47 @@ def test_calibrate_shares__planted_share_reached_and_round_trips(k_out, tmp_path
     )
 
 
+def test_calibrate_shares__holds_non_ancestors_and_keeps_the_parents_bit_for_bit(
+    monkeypatch,
+):
+    import dataclasses
+
+    from jaxscm.fitting import _label
+
+    base = _planted(3)
+    # z <- x after the target and w, a root not upstream of it: neither is an
+    # ancestor of y, so the calibration's draw holds both at a constant.
+    scm = dataclasses.replace(
+        base,
+        mechanisms=(
+            *base.mechanisms,
+            jaxscm.Additive(f=Linear(jnp.ones((1,)), jnp.zeros(())), noise=gaussian()),
+            Root(gaussian()),
+        ),
+        columns=(*base.columns, Column("z"), Column("w")),
+        parents=(*base.parents, (0,), ()),
+    )
+    held = _label._ancestors_only(scm)
+    assert [type(m).__name__ for m in held.mechanisms] == [
+        "Root",
+        "Constant",
+        "Constant",
+        "Constant",
+    ]
+    key = jax.random.key(4)
+    full_rows = np.asarray(jaxscm.sample(key, jaxscm.stack([scm]), 300))
+    held_rows = np.asarray(jaxscm.sample(key, jaxscm.stack([held]), 300))
+    np.testing.assert_array_equal(held_rows[..., 0], full_rows[..., 0])
+    assert (held_rows[..., 1:] == 0).all()
+
+    want = np.array([0.2, 0.5, 0.3])
+    got = calibrate_shares([scm], want, key, LabelOptions())
+    monkeypatch.setattr(_label, "_ancestors_only", lambda s: s)
+    ref = calibrate_shares([scm], want, key, LabelOptions())
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_array_equal(got[2], ref[2])
+
+
 def test_calibrate_shares__refuses_probability_outputs():
     scm = _planted(3)
     bad = dataclass_replace_f(scm, Linear(jnp.zeros((1, 3)), jnp.ones(3) / 3))

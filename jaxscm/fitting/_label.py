@@ -41,6 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxscm._canonical import float_dtype
+
 PARENTS = ("discovered", "all", "threshold")
 CLASSIFIERS = ("same", "logistic_cv")
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -228,9 +230,12 @@ def calibrate_shares(
     from jaxscm._ensemble import stack
     from jaxscm._sample import sample
 
-    # One draw from the stacked members (one compiled sampler, the one the fitted
-    # ensemble uses: only leaf values change) gives every member's target parents.
-    ens = stack(scms, columns=columns)
+    # One draw from the stacked members gives every member's target parents. Only
+    # the target's ancestors are needed, so every other node (the target too) is
+    # held at a constant: the ancestors draw the same noise (each column its own
+    # key) through the same mechanisms, so their values are the full members', and
+    # the sampler compiles only the mechanisms that matter here.
+    ens = stack([_ancestors_only(scm) for scm in scms], columns=columns)
     where = {name: j for j, name in enumerate(ens.nodes)}
     rows = sample(key, ens, options.share_rows)
     out, offsets, shares = [], [], []
@@ -245,6 +250,25 @@ def calibrate_shares(
         offsets.append(off)
         shares.append(share)
     return out, np.asarray(offsets), np.asarray(shares)
+
+
+def _ancestors_only(scm: Any) -> Any:
+    """`scm` with every node that is not an ancestor of the target held at 0."""
+    from jaxscm._mechanisms import Constant
+
+    keep: set[int] = set()
+    todo = list(scm.parents[scm.target])
+    while todo:
+        j = todo.pop()
+        if j not in keep:
+            keep.add(j)
+            todo.extend(scm.parents[j])
+    parents, mechs = [], []
+    for i, (pa, mech) in enumerate(zip(scm.parents, scm.mechanisms, strict=True)):
+        held = i not in keep
+        parents.append(() if held else pa)
+        mechs.append(Constant(value=jnp.zeros((), float_dtype(mech))) if held else mech)
+    return dataclasses.replace(scm, parents=tuple(parents), mechanisms=tuple(mechs))
 
 
 def _calibrate(
