@@ -115,7 +115,11 @@ class Ensemble:
                         f"axis {k}"
                     )
         try:
-            jax.eval_shape(lambda e: ensemble_sample(jax.random.key(0), e, 2), self)
+            # Traced through a fixed jitted function, whose trace JAX caches per
+            # structure: an ensemble rebuilt with other leaf values (a reload, the
+            # calibrated members of a fit, a refit of the same shape) is checked
+            # without tracing the whole sampler again.
+            _sample_shape.eval_shape(jax.random.key(0), self, 2)
         except Exception as err:  # any shape inconsistency inside a group
             raise ValueError(f"Ensemble mechanisms are inconsistent: {err}") from err
 
@@ -354,3 +358,6 @@ def ensemble_propagate(
 def ensemble_sample(key: jax.Array, ens: Ensemble, n: int) -> Float[Array, "k n d"]:
     """(k, n, d) samples: n rows from each member, canonical column order."""
     return ensemble_propagate(ens, ensemble_sample_noise(key, ens, n))
+
+
+_sample_shape = jax.jit(ensemble_sample, static_argnums=2)
