@@ -256,16 +256,12 @@ def _ancestors_only(scm: Any) -> Any:
     """`scm` with every node that is not an ancestor of the target held at 0."""
     from jaxscm._mechanisms import Constant
 
-    keep: set[int] = set()
-    todo = list(scm.parents[scm.target])
-    while todo:
-        j = todo.pop()
-        if j not in keep:
-            keep.add(j)
-            todo.extend(scm.parents[j])
+    # Ancestors are the descendants along reversed edges (the target itself too).
+    keep = _descendants(np.asarray(scm.adjacency()).T, scm.target)
+    keep[scm.target] = False
     parents, mechs = [], []
     for i, (pa, mech) in enumerate(zip(scm.parents, scm.mechanisms, strict=True)):
-        held = i not in keep
+        held = not keep[i]
         parents.append(() if held else pa)
         mechs.append(Constant(value=jnp.zeros((), float_dtype(mech))) if held else mech)
     return dataclasses.replace(scm, parents=tuple(parents), mechanisms=tuple(mechs))
