@@ -8,8 +8,9 @@ jaxscm and times each strategy on the same `TreeEnsemble` arrays:
 * ``gather``: the fixed-depth gather loop, all trees vmapped, every tree run for the
   ensemble's `depth` steps (6 gathers per level: feature, x, threshold, missing,
   left, right); what `TreeEnsemble.leaves` does on accelerators;
-* ``while``: `TreeEnsemble.leaves` on CPU: trees one after another, each looping
-  only until all its rows sit on leaves (so a tree costs its own depth);
+* ``while``: `TreeEnsemble.leaves` on CPU for trees of more than 63 nodes: trees one
+  after another, each looping only until all its rows sit on leaves (so a tree costs
+  its own depth);
 * ``packed``: the same loop over packed tables (feature and missing direction in one
   int, children side by side: 4 gathers per level);
 * ``ptt``: Hummingbird's perfect-tree traversal: every tree is padded (in the traced
@@ -22,8 +23,8 @@ jaxscm and times each strategy on the same `TreeEnsemble` arrays:
   (one gather, one compare), ANDs the words of the nodes that send it right, and its
   leaf is the lowest set bit. No loop over depth and no per-tree loop; rows are taken
   in blocks of 2,048 (`lax.map`) so the (rows, trees, nodes) words stay in cache. The
-  tables are built in NumPy from the concrete node tables (`bitmask_tables`), outside
-  the timed program.
+  tables (`TreeEnsemble.words`) are built in NumPy when the ensemble is made, outside
+  the timed program; `TreeEnsemble.leaves` uses them on CPU.
 
 Hummingbird's GEMM strategy (decisions of all internal nodes at once, then a
 (internal x leaves) path matrix product) costs O(internal * leaves) per tree and row
@@ -64,9 +65,11 @@ def gather_leaves(te: TreeEnsemble, x: jax.Array) -> jax.Array:
 
 
 def while_leaves(te: TreeEnsemble, x: jax.Array) -> jax.Array:
-    """(t, n) leaf index per tree: jaxscm's `TreeEnsemble.leaves` (per-tree loops on
-    CPU)."""
-    return te.leaves(x)
+    """(t, n) leaf index per tree: jaxscm's per-tree loops (`TreeEnsemble.leaves` on
+    CPU for trees of more than 63 nodes)."""
+    if jax.default_backend() != "cpu":
+        raise ValueError("the while strategy is the CPU path")
+    return te._loop_leaves(x)
 
 
 def packed_leaves(te: TreeEnsemble, x: jax.Array) -> jax.Array:
@@ -114,94 +117,12 @@ def ptt_leaves(te: TreeEnsemble, x: jax.Array) -> jax.Array:
     return jnp.take_along_axis(node, pos, 1)
 
 
-_ALL = np.uint32(0xFFFFFFFF)
-
-
-def bitmask_tables(te: TreeEnsemble) -> tuple[jax.Array, ...]:
-    """QuickScorer tables of a concrete ensemble whose trees have <= 32 leaves.
-
-    Returns:
-      feature, threshold, missing_left, word: (t, I) per internal node (I the most
-      internal nodes of a tree; padded slots never send a row right: threshold +inf,
-      NaN to the left, word all ones); leaf_node: (t, 32) the node id of each leaf
-      bit.
-
-    Raises:
-      ValueError: a tree with more than 32 leaves.
-    """
-    left, right = np.asarray(te.left), np.asarray(te.right)
-    t = left.shape[0]
-    trees = []
-    for i in range(t):
-        leaves: list[int] = []
-        internal: list[tuple[int, list[int]]] = []  # (node, its left leaves' bits)
-        # Preorder, left child first (iterative): leaves come out left to right.
-        todo, order = [0], []
-        while todo:
-            v = todo.pop()
-            order.append(v)
-            if left[i, v] != v:
-                todo += [int(right[i, v]), int(left[i, v])]
-        first_leaf: dict[int, int] = {}
-        for v in order:
-            if left[i, v] == v:
-                first_leaf[v] = len(leaves)
-                leaves.append(v)
-        span: dict[int, tuple[int, int]] = {}
-        for v in reversed(order):
-            if left[i, v] == v:
-                span[v] = (first_leaf[v], first_leaf[v] + 1)
-            else:
-                span[v] = (span[int(left[i, v])][0], span[int(right[i, v])][1])
-        for v in order:
-            if left[i, v] != v:
-                lo, hi = span[int(left[i, v])]
-                internal.append((v, list(range(lo, hi))))
-        if len(leaves) > 32:
-            raise ValueError(f"tree {i} has {len(leaves)} leaves; bitmask needs <= 32")
-        trees.append((leaves, internal))
-    width = max(1, max(len(nodes) for _, nodes in trees))
-    feature = np.zeros((t, width), np.int32)
-    threshold = np.full((t, width), np.inf, np.float32)
-    missing = np.ones((t, width), bool)
-    word = np.full((t, width), _ALL, np.uint32)
-    leaf_node = np.zeros((t, 32), np.int32)
-    feat, thr, miss = (
-        np.asarray(a) for a in (te.feature, te.threshold, te.missing_left)
-    )
-    for i, (leaves, internal) in enumerate(trees):
-        leaf_node[i, : len(leaves)] = leaves
-        for s, (v, bits) in enumerate(internal):
-            feature[i, s], threshold[i, s], missing[i, s] = (
-                feat[i, v],
-                thr[i, v],
-                miss[i, v],
-            )
-            word[i, s] = _ALL & ~np.uint32(sum(1 << b for b in bits))
-    return tuple(jnp.asarray(a) for a in (feature, threshold, missing, word, leaf_node))
-
-
-def bitmask_leaves(
-    tables: tuple[jax.Array, ...], x: jax.Array, block: int = 2048
-) -> jax.Array:
-    """(t, n) leaf node per tree from `bitmask_tables`."""
-    feature, threshold, missing, word, leaf_node = tables
-
-    def rows(xb: jax.Array) -> jax.Array:
-        xv = xb[:, feature]  # (n, t, I)
-        go_left = jnp.where(jnp.isnan(xv), missing[None], xv <= threshold[None])
-        words = jnp.where(go_left, _ALL, word[None])
-        v = jax.lax.reduce(words, _ALL, jax.lax.bitwise_and, (2,))
-        lowest = v & (~v + np.uint32(1))
-        bit = (31 - jax.lax.clz(lowest)).astype(jnp.int32)  # (n, t)
-        return jnp.take_along_axis(leaf_node, bit.T, axis=1)
-
-    n = x.shape[0]
-    if n <= block:
-        return rows(x)
-    xb = jnp.pad(x, ((0, -n % block), (0, 0))).reshape(-1, block, x.shape[1])
-    out = jax.lax.map(rows, xb)  # (blocks, t, block)
-    return jnp.moveaxis(out, 0, 1).reshape(out.shape[1], -1)[:, :n]
+def bitmask_leaves(te: TreeEnsemble, x: jax.Array) -> jax.Array:
+    """(t, n) leaf index per tree by the leaf words: jaxscm's `TreeEnsemble.leaves`
+    on CPU for trees of <= 63 nodes."""
+    if te.words is None:
+        raise ValueError("bitmask needs trees of <= 63 nodes (<= 32 leaves)")
+    return te._word_leaves(x)
 
 
 STRATEGIES: dict[str, Callable[[TreeEnsemble, jax.Array], jax.Array]] = {
@@ -209,6 +130,7 @@ STRATEGIES: dict[str, Callable[[TreeEnsemble, jax.Array], jax.Array]] = {
     "while": while_leaves,
     "packed": packed_leaves,
     "ptt": ptt_leaves,
+    "bitmask": bitmask_leaves,
 }
 
 
@@ -249,13 +171,7 @@ def bench(est: Any, rows: int, strategies: tuple[str, ...]) -> dict[str, Any]:
     check = xj[:2000].at[::7, 1].set(jnp.nan)
     ref = np.asarray(gather_leaves(te, check))
     for name in strategies:
-        if name == "bitmask":
-            tables = bitmask_tables(te)  # host-side, outside the timed program
-
-            def leaves(te: TreeEnsemble, x: jax.Array, tables=tables) -> jax.Array:
-                return bitmask_leaves(tables, x)
-        else:
-            leaves = STRATEGIES[name]
+        leaves = STRATEGIES[name]
         f = jax.jit(lambda te, x, leaves=leaves: _predict(te, leaves(te, x)))
         t = time.perf_counter()
         f(te, xj).block_until_ready()

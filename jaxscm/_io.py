@@ -346,6 +346,12 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], *, batched: bool = False) 
             obj = object.__new__(cls)
             for name, value in kwargs.items():
                 object.__setattr__(obj, name, value)
+            for f in dataclasses.fields(cls):
+                # A field added later with a default (TreeEnsemble.words): files
+                # written before it load with the default.
+                if f.name not in kwargs and f.default is not dataclasses.MISSING:
+                    object.__setattr__(obj, f.name, f.default)
+                    kwargs[f.name] = f.default
             missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs]
             if missing:
                 raise FormatError(f"{node['type']} entry lacks fields {missing}")

@@ -1,4 +1,4 @@
-"""Tree ensembles held as padded arrays and evaluated by a fixed-depth gather loop.
+"""Tree ensembles held as padded arrays, evaluated by leaf bitmasks or a gather loop.
 
 Each tree is a flat node table. Node 0 is the root. An internal node sends a row to
 `left` when `x[feature] <= threshold` and to `right` otherwise; a NaN goes where
@@ -8,28 +8,154 @@ NaN). A leaf points to itself in both `left` and `right`, so running the loop fo
 the depth of its own tree. Trees shorter than the widest one are padded with
 self-looping leaves.
 
-How the loop runs (measured by `benchmarks/tree_strategies.py` and the throughput
-benchmark, 2-core CPU): on CPU the trees run one after another (`lax.map`) and each
-tree's loop stops as soon as all rows sit on leaves (a `while_loop` bounded by
-`depth`), so a tree costs its own depth, not the deepest tree's. Against running
+Small trees (at most 63 nodes per tree, so at most 32 leaves: sklearn's default
+HistGradientBoosting has <= 31) also carry QuickScorer leaf words (`LeafWords`), built
+in NumPy from the node tables whenever a `TreeEnsemble` is made from concrete arrays.
+With the leaves numbered left to right, each internal node holds a uint32 with the
+bits of its left subtree's leaves cleared; a row compares against all internal nodes
+at once, ANDs the words of the nodes that send it right, and its leaf is the lowest
+set bit. No loop over depth or trees: on CPU this is 6.4x sklearn's own predict at
+512 rows and 2.8x at 100,000 rows, against 1.1x for the loop below
+(`benchmarks/results/tree_strategies.md`). It reaches the very same leaves, so the
+outputs are bit-identical to the loop's.
+
+Larger trees use a loop (measured by `benchmarks/tree_strategies.py` and the
+throughput benchmark, 2-core CPU): on CPU the trees run one after another (`lax.map`)
+and each tree's loop stops as soon as all rows sit on leaves (a `while_loop` bounded
+by `depth`), so a tree costs its own depth, not the deepest tree's. Against running
 every tree for `depth` steps (vmapped): 2.1x on sklearn's default
 HistGradientBoosting (trees of 31 leaves up to 22 deep), 1.7x on a full-depth
 RandomForest, 1.4x on a depth-8 forest (one run; an earlier run under heavier load
-gave 0.8x on the depth-8 forest). On accelerators (not measured here) the
-trees are vmapped and every tree runs `depth` steps, since serialising trees there
-costs kernel launches. Both reach the same leaves. Perfect-tree traversal and packed
-node tables were slower on CPU; Hummingbird's GEMM costs O(internal nodes x leaves)
-per tree and row instead of O(depth).
+gave 0.8x on the depth-8 forest). On accelerators (not measured here: no device was
+available) the trees are vmapped and every tree runs `depth` steps, since serialising
+trees there costs kernel launches, and the leaf words are not used. Both reach the
+same leaves. Perfect-tree traversal and packed node tables were slower on CPU;
+Hummingbird's GEMM costs O(internal nodes x leaves) per tree and row instead of
+O(depth).
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int, UInt32
 
 from jaxscm._output import OUTPUTS, finish
 from jaxscm._pytree import pytree_dataclass, static
+
+MAX_WORD_NODES = 63  # a binary tree of <= 63 nodes has <= 32 leaves: one uint32
+_ALL = np.uint32(0xFFFFFFFF)
+_BLOCK = 2048  # rows per block of the leaf-word evaluation (keeps the words in cache)
+
+
+@pytree_dataclass
+class LeafWords:
+    """QuickScorer tables of a `TreeEnsemble` whose trees have at most 32 leaves.
+
+    Attributes:
+      internal: (t, i) node index of each internal node; padded slots hold 0.
+      word: (t, i) all ones except the bits of the node's left-subtree leaves (all
+        ones in padded slots, so they never clear a bit).
+      leaf: (t, 32) node index of each leaf bit, leaves numbered left to right.
+    """
+
+    internal: Int[Array, "t i"]
+    word: UInt32[Array, "t i"]
+    leaf: Int[Array, "t 32"]
+
+
+_WORDS_CACHE: dict[bytes, LeafWords | None] = {}
+_WORDS_CACHE_SIZE = 1024
+
+
+def _cached_leaf_words(left: np.ndarray, right: np.ndarray) -> LeafWords | None:
+    """`leaf_words`, remembered by content: `stack` rebuilds the same trees (class
+    padding, the calibration's ensemble and the final one)."""
+    left, right = np.asarray(left), np.asarray(right)
+    h = hashlib.blake2b(digest_size=16)
+    for a in (left, right):
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    key = h.digest()
+    if key not in _WORDS_CACHE:
+        if len(_WORDS_CACHE) >= _WORDS_CACHE_SIZE:
+            _WORDS_CACHE.pop(next(iter(_WORDS_CACHE)))  # the oldest entry
+        _WORDS_CACHE[key] = leaf_words(left, right)
+    return _WORDS_CACHE[key]
+
+
+def leaf_words(left: np.ndarray, right: np.ndarray) -> LeafWords | None:
+    """The `LeafWords` of concrete child tables, or None where they do not apply.
+
+    None for more than `MAX_WORD_NODES` nodes per tree, and for tables whose nodes
+    reachable from the root do not form a binary tree (a child index out of range, a
+    node with two parents or two equal children): those keep the gather loop.
+    Vectorised over trees; loops only over depth.
+    """
+    left, right = np.asarray(left), np.asarray(right)
+    t, m = left.shape
+    if m > MAX_WORD_NODES or t == 0:
+        return None
+    if left.min() < 0 or right.min() < 0 or max(left.max(), right.max()) >= m:
+        return None
+    rows = np.arange(t)[:, None]
+    is_leaf = left == np.arange(m)
+    half_leaf = is_leaf != (right == np.arange(m))  # points to itself on one side
+    # Internal nodes reachable from the root, level by level, as (tree, node) pairs.
+    reach = np.zeros((t, m), bool)
+    reach[:, 0] = True
+    b, v = np.arange(t), np.zeros(t, np.int64)
+    levels, seen = [], t
+    while b.size:
+        keep = ~is_leaf[b, v]
+        b, v = b[keep], v[keep]
+        levels.append((b, v))
+        b, v = np.concatenate([b, b]), np.concatenate([left[b, v], right[b, v]])
+        if reach[b, v].any():
+            return None  # a node reached again: not a tree
+        reach[b, v] = True
+        seen += b.size
+        if reach.sum() < seen:
+            return None  # two children are one node: not a tree
+    if (reach & half_leaf).any():
+        return None
+    inner = reach & ~is_leaf
+    # Leaves below each node (bottom up), then each node's first leaf (top down).
+    count = (reach & is_leaf).astype(np.int64)
+    for b, v in reversed(levels):
+        count[b, v] = count[b, left[b, v]] + count[b, right[b, v]]
+    if count[:, 0].max() > 32:
+        return None
+    first = np.zeros((t, m), np.int64)
+    for b, v in levels:
+        first[b, left[b, v]] = first[b, v]
+        first[b, right[b, v]] = first[b, v] + count[b, left[b, v]]
+    lo = np.where(inner, first[rows, left], 0)
+    n_left = np.where(inner, count[rows, left], 0)
+    cleared = ((np.int64(1) << n_left) - 1) << lo
+    word = np.where(inner, ~cleared & 0xFFFFFFFF, 0xFFFFFFFF).astype(np.uint32)
+    leaf = np.zeros((t, 32), np.int32)
+    lb, lv = np.nonzero(reach & is_leaf)
+    leaf[lb, first[lb, lv]] = lv
+    # Internal nodes first, in node order (the AND does not care), then padding.
+    width = max(1, min(31, (m - 1) // 2))
+    slots = np.argsort(~inner, axis=1, kind="stable")[:, :width]
+    used = inner[rows, slots]
+    return LeafWords(
+        internal=jnp.asarray(np.where(used, slots, 0).astype(np.int32)),
+        word=jnp.asarray(np.where(used, word[rows, slots], _ALL).astype(np.uint32)),
+        leaf=jnp.asarray(leaf),
+    )
+
+
+def _concrete(*xs: object) -> bool:
+    return all(
+        isinstance(x, (np.ndarray, jax.Array)) and not isinstance(x, jax.core.Tracer)
+        for x in xs
+    )
 
 
 @pytree_dataclass
@@ -45,6 +171,9 @@ class TreeEnsemble:
       value: (t, m, k) leaf values (raw scores, or class probabilities).
       base: (k,) baseline added after aggregation.
       depth: number of loop steps, at least the depth of the deepest tree.
+      words: the trees' `LeafWords`, or None. Derived: whenever the node tables are
+        concrete arrays, construction rebuilds them from `left` and `right` (None for
+        trees of more than 63 nodes), whatever is passed.
       aggregation: "sum" (boosting) or "mean" (forests).
       output: "identity", "sigmoid" or "softmax" applied to the aggregate.
 
@@ -67,6 +196,7 @@ class TreeEnsemble:
     value: Float[Array, "t m k"]
     base: Float[Array, " k"]
     depth: int = static()
+    words: LeafWords | None = None
     aggregation: str = static(default="sum")
     output: str = static(default="identity")
     n_features: int = static(default=-1)
@@ -92,6 +222,9 @@ class TreeEnsemble:
             )
         if self.depth < 0:
             raise ValueError(f"depth must be >= 0, got {self.depth}")
+        if _concrete(self.left, self.right):
+            words = _cached_leaf_words(self.left, self.right)
+            object.__setattr__(self, "words", words)
 
     @property
     def n_inputs(self) -> int:
@@ -100,6 +233,12 @@ class TreeEnsemble:
 
     def leaves(self, x: Float[Array, "n p"]) -> Int[Array, "t n"]:
         """Index of the leaf each row reaches in each tree."""
+        if self.words is not None and jax.default_backend() == "cpu":
+            return self._word_leaves(x)
+        return self._loop_leaves(x)
+
+    def _loop_leaves(self, x: Float[Array, "n p"]) -> Int[Array, "t n"]:
+        """`leaves` by walking the node tables (any tree size)."""
         n = x.shape[0]
         tables = (
             self.feature,
@@ -140,6 +279,31 @@ class TreeEnsemble:
             return node
 
         return jax.vmap(fixed_depth)(*tables)
+
+    def _word_leaves(self, x: Float[Array, "n p"]) -> Int[Array, "t n"]:
+        """`leaves` by the leaf words: no loop over depth or trees."""
+        words = self.words
+        assert words is not None
+        feature, threshold, missing = (
+            jnp.take_along_axis(a, words.internal, axis=1)
+            for a in (self.feature, self.threshold, self.missing_left)
+        )
+
+        def rows(xb: Float[Array, "b p"]) -> Int[Array, "t b"]:
+            xv = xb[:, feature]  # (b, t, i)
+            go_left = jnp.where(jnp.isnan(xv), missing[None], xv <= threshold[None])
+            kept = jnp.where(go_left, _ALL, words.word[None])
+            v = jax.lax.reduce(kept, _ALL, jax.lax.bitwise_and, (2,))
+            lowest = v & (~v + np.uint32(1))
+            bit = (31 - jax.lax.clz(lowest)).astype(jnp.int32)  # (b, t)
+            return jnp.take_along_axis(words.leaf, bit.T, axis=1)
+
+        n = x.shape[0]
+        if n <= _BLOCK:
+            return rows(x)
+        xb = jnp.pad(x, ((0, -n % _BLOCK), (0, 0))).reshape(-1, _BLOCK, x.shape[1])
+        out = jax.lax.map(rows, xb)  # (blocks, t, block)
+        return jnp.moveaxis(out, 0, 1).reshape(out.shape[1], -1)[:, :n]
 
     def __call__(self, x: Float[Array, "n p"]) -> Float[Array, " n *k"]:
         """Evaluates the ensemble on parent values `x`."""

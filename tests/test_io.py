@@ -102,6 +102,36 @@ def _rewrite_meta(path, edit) -> None:
         np.savez(f, **contents)
 
 
+@pytest.mark.parametrize("as_ensemble", [False, True])
+def test_load__tree_files_written_before_leaf_words_load_and_sample_the_same(
+    tmp_path, as_ensemble
+):
+    scms = [random_scm(jax.random.key(i), 5, mechanism="tree") for i in range(2)]
+    model = stack(scms) if as_ensemble else scms[0]
+    path = save(tmp_path / "m.npz", model)
+
+    def drop_words(meta, contents):
+        def walk(node):
+            if isinstance(node, dict):
+                node.get("leaves", {}).pop("words", None)
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+
+        walk(meta["tree"])
+        for name in [k for k in meta["arrays"] if ".words." in k]:
+            del meta["arrays"][name], contents[name]
+
+    _rewrite_meta(path, drop_words)
+    back = load(path)
+    key = jax.random.key(3)
+    np.testing.assert_array_equal(
+        np.asarray(sample(key, back, 64)), np.asarray(sample(key, model, 64))
+    )
+
+
 def test_load__unknown_version_is_refused(tmp_path):
     path = save(tmp_path / "m.npz", random_scm(jax.random.key(0), 3))
     _rewrite_meta(path, lambda m, c: m.update(version=99))

@@ -94,6 +94,89 @@ def test_tree__inconsistent_shapes_are_refused():
         TreeEnsemble(**{**t.__dict__, "left": t.left[:, :3]})
 
 
+def _random_trees(rng, t, leaves, m, n_features=3):
+    """`t` random binary trees with up to `leaves` leaves each, node ids shuffled
+    (children before parents too), padded to `m` nodes the way `stack` pads them:
+    unreachable nodes whose children are node 0."""
+    feature = rng.integers(0, n_features, (t, m)).astype(np.int32)
+    threshold = rng.normal(size=(t, m)).astype(np.float32)
+    left = np.zeros((t, m), np.int32)
+    right = np.zeros((t, m), np.int32)
+    missing = rng.random((t, m)) < 0.5
+    for i in range(t):
+        kids: dict[int, tuple[int, int]] = {}
+        open_leaves, size = [0], 1
+        for _ in range(rng.integers(0, leaves)):
+            v = open_leaves.pop(rng.integers(len(open_leaves)))
+            kids[v] = (size, size + 1)
+            open_leaves += [size, size + 1]
+            size += 2
+        ids = np.concatenate([[0], 1 + rng.permutation(size - 1)])  # root stays 0
+        for v in range(size):
+            a, b = kids.get(v, (v, v))
+            left[i, ids[v]], right[i, ids[v]] = ids[a], ids[b]
+    value = rng.normal(size=(t, m, 1)).astype(np.float32)
+    return TreeEnsemble(
+        feature=jnp.asarray(feature),
+        threshold=jnp.asarray(threshold),
+        left=jnp.asarray(left),
+        right=jnp.asarray(right),
+        missing_left=jnp.asarray(missing),
+        value=jnp.asarray(value),
+        base=jnp.zeros(1, jnp.float32),
+        depth=leaves,
+    )
+
+
+@pytest.mark.parametrize("rows", [300, 5000])  # 5000 rows: three row blocks
+def test_tree__leaf_words_reach_the_loop_leaves_and_outputs_bit_for_bit(rows):
+    rng = np.random.default_rng(0)
+    te = _random_trees(rng, t=40, leaves=32, m=63)
+    assert te.words is not None
+    x = rng.normal(size=(rows, 3)).astype(np.float32)
+    x[::5, 0], x[::11, 2], x[::13, 1] = np.nan, np.inf, -np.inf
+    x = jnp.asarray(x)
+    loop = te._loop_leaves(x)
+    np.testing.assert_array_equal(np.asarray(te.leaves(x)), np.asarray(loop))
+    per_tree = jax.vmap(lambda v, i: v[i])(te.value, loop)
+    want = per_tree.sum(0)[:, 0] + te.base[0]
+    np.testing.assert_array_equal(np.asarray(jax.jit(te)(x)), np.asarray(want))
+
+
+def test_tree__leaf_words_only_for_trees_of_up_to_63_nodes():
+    rng = np.random.default_rng(1)
+    assert _hand_tree().words is not None
+    big = _random_trees(rng, t=3, leaves=40, m=79)
+    assert big.words is None  # the loop: same results, just not the fast path
+    x = jnp.asarray(rng.normal(size=(50, 3)), jnp.float32)
+    np.testing.assert_array_equal(
+        np.asarray(big.leaves(x)), np.asarray(big._loop_leaves(x))
+    )
+
+
+def test_tree__leaf_words_refuse_tables_that_are_not_trees():
+    from jaxscm._tree import leaf_words
+
+    ok_left = np.array([[1, 1, 2]])
+    ok_right = np.array([[2, 1, 2]])
+    assert leaf_words(ok_left, ok_right) is not None
+    assert leaf_words(np.array([[1, 1, 1]]), np.array([[1, 1, 2]])) is None  # 2 same
+    assert leaf_words(np.array([[1, 0, 2]]), np.array([[2, 0, 2]])) is None  # cycle
+    assert leaf_words(np.array([[1, 3, 2, 3]]), np.array([[2, 2, 2, 3]])) is None
+    assert leaf_words(np.array([[1, 1, 5]]), np.array([[2, 1, 2]])) is None  # range
+    assert leaf_words(np.array([[1, 1, 2]]), np.array([[2, 0, 2]])) is None  # half
+
+
+def test_tree__leaf_words_are_rebuilt_from_the_tables_not_taken_as_given():
+    t = _hand_tree()
+    other = _random_trees(np.random.default_rng(2), t=2, leaves=3, m=5)
+    rebuilt = TreeEnsemble(**{**t.__dict__, "words": other.words})
+    for a, b in zip(
+        jax.tree.leaves(rebuilt.words), jax.tree.leaves(t.words), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_mlp__matches_a_numpy_forward_pass():
     rng = np.random.default_rng(0)
     ws = [rng.normal(size=(3, 5)), rng.normal(size=(5, 4)), rng.normal(size=(4, 1))]

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks import throughput
 from benchmarks._numpy_scm import numpy_sample
-from benchmarks.tree_strategies import STRATEGIES, bitmask_leaves, bitmask_tables
+from benchmarks.tree_strategies import STRATEGIES
 from jaxscm import SCM, Additive, Empirical, random_scm
 
 
@@ -69,28 +69,7 @@ def test_tree_strategies__reach_the_gather_loop_leaves(name):
     x = jax.random.normal(jax.random.key(2), (256, te.n_features))
     x = x.at[::7, 0].set(jnp.nan)  # missing values follow missing_left
     got = STRATEGIES[name](te, x)
-    np.testing.assert_array_equal(np.asarray(got), np.asarray(te.leaves(x)))
-
-
-@pytest.mark.parametrize("block", [64, 2048])
-def test_tree_bitmask__reaches_the_loop_leaves_with_nan_and_row_blocks(block):
-    # depth-4 trees: <= 16 leaves, some trees stop early (leaves above the bottom)
-    scm = random_scm(
-        jax.random.key(3), 6, mechanism="tree", edge_prob=0.8, tree_depth=4
-    )
-    te = scm.mechanisms[-1].f
-    x = jax.random.normal(jax.random.key(4), (300, te.n_features))
-    x = x.at[::5, 0].set(jnp.nan).at[::11, -1].set(jnp.inf)
-    got = bitmask_leaves(bitmask_tables(te), x, block=block)  # 300 rows: 5 blocks
-    np.testing.assert_array_equal(np.asarray(got), np.asarray(te.leaves(x)))
-
-
-def test_tree_bitmask__refuses_trees_over_32_leaves():
-    scm = random_scm(
-        jax.random.key(3), 3, mechanism="tree", edge_prob=1.0, tree_depth=6
-    )
-    with pytest.raises(ValueError, match="<= 32"):
-        bitmask_tables(scm.mechanisms[-1].f)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(te._loop_leaves(x)))
 
 
 def test_grid__stops_at_the_time_budget():
