@@ -37,6 +37,7 @@ from jaxscm._mechanisms import Mechanism
 from jaxscm._pytree import pytree_dataclass, static
 from jaxscm._schema import Column
 from jaxscm._scm import SCM
+from jaxscm._tree import LeafWords
 
 
 @pytree_dataclass
@@ -326,18 +327,45 @@ def _member_propagate(ens: Ensemble, noise: jax.Array) -> jax.Array:
     # position's values updates one contiguous row.
     x = jnp.zeros((d, n), noise.dtype)
     for t in range(d):
+        p_all = max(ens.n_inputs[t])
+        rows = _parent_rows(ens, x, t, p_all, _word_trees(ens.groups[t]))
         outs = []
         for g, mech in enumerate(ens.groups[t]):
-            p = ens.n_inputs[t][g]
-            if p:
-                pa = jnp.where(
-                    ens.parent_mask[t, :p, None], x[ens.parent_pos[t, :p]], 0.0
-                ).T
-            else:
-                pa = jnp.zeros((n, 0), noise.dtype)
+            pa = rows[: ens.n_inputs[t][g]].T
             outs.append(mech.apply(pa.astype(noise.dtype), noise_pos[t]))
         x = x.at[t].set(_select(ens.group[t], outs))
     return x[jnp.argsort(ens.order)].T
+
+
+def _parent_rows(
+    ens: Ensemble, x: jax.Array, t: int, p: int, materialize: bool
+) -> jax.Array:
+    """(p, n) values of position t's parent slots (0 in unused slots).
+
+    With `materialize`, the rows are copied one by one in a loop. A gather of the
+    rows would otherwise be fused into the consumer's own gather (trees reading
+    their split features), which XLA then recomputes for every (row, tree, node):
+    3.5x slower on the HGB-10 ensemble (`benchmarks/results/throughput.md`).
+    """
+    if not p:
+        return jnp.zeros((0, x.shape[1]), x.dtype)
+    if not materialize:
+        return jnp.where(ens.parent_mask[t, :p, None], x[ens.parent_pos[t, :p]], 0.0)
+
+    def copy(j: jax.Array, buf: jax.Array) -> jax.Array:
+        row = jax.lax.dynamic_index_in_dim(x, ens.parent_pos[t, j], keepdims=False)
+        row = jnp.where(ens.parent_mask[t, j], row, 0.0)
+        return jax.lax.dynamic_update_index_in_dim(buf, row, j, 0)
+
+    return jax.lax.fori_loop(0, p, copy, jnp.zeros((p, x.shape[1]), x.dtype))
+
+
+def _word_trees(groups: Sequence[Any]) -> bool:
+    """Whether any mechanism in `groups` evaluates trees by their leaf words."""
+    if jax.default_backend() != "cpu":
+        return False
+    leaves = jax.tree.leaves(groups, is_leaf=lambda a: isinstance(a, LeafWords))
+    return any(isinstance(a, LeafWords) for a in leaves)
 
 
 def ensemble_sample_noise(

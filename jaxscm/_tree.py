@@ -55,47 +55,74 @@ _BLOCK = 2048  # rows per block of the leaf-word evaluation (keeps the words in 
 class LeafWords:
     """QuickScorer tables of a `TreeEnsemble` whose trees have at most 32 leaves.
 
+    The split of every internal node is copied out of the node tables, so the
+    evaluation gathers nothing but the rows' values. Padded slots hold a word of all
+    ones, which clears no bit whichever way they send a row (feature 0, threshold 0).
+
     Attributes:
-      internal: (t, i) node index of each internal node; padded slots hold 0.
-      word: (t, i) all ones except the bits of the node's left-subtree leaves (all
-        ones in padded slots, so they never clear a bit).
+      feature, threshold, missing_left: (t, i) the split of each internal node.
+      word: (t, i) all ones except the bits of the node's left-subtree leaves.
       leaf: (t, 32) node index of each leaf bit, leaves numbered left to right.
     """
 
-    internal: Int[Array, "t i"]
+    feature: Int[Array, "t i"]
+    threshold: Float[Array, "t i"]
+    missing_left: Bool[Array, "t i"]
     word: UInt32[Array, "t i"]
     leaf: Int[Array, "t 32"]
 
 
-_WORDS_CACHE: dict[bytes, LeafWords | None] = {}
-_WORDS_CACHE_SIZE = 1024
+_TOPOLOGY_CACHE: dict[bytes, tuple[np.ndarray, ...] | None] = {}
+_TOPOLOGY_CACHE_SIZE = 1024
 
 
-def _cached_leaf_words(left: np.ndarray, right: np.ndarray) -> LeafWords | None:
-    """`leaf_words`, remembered by content: `stack` rebuilds the same trees (class
-    padding, the calibration's ensemble and the final one)."""
+def leaf_words(
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    missing_left: np.ndarray,
+) -> LeafWords | None:
+    """The `LeafWords` of concrete node tables, or None where they do not apply.
+
+    None for more than `MAX_WORD_NODES` nodes per tree, and for tables whose nodes
+    reachable from the root do not form a binary tree (a child index out of range, a
+    node with two parents or two equal children): those keep the gather loop. The
+    tree shapes are remembered by content (`stack` rebuilds the same trees: class
+    padding, the calibration's ensemble and the final one).
+    """
     left, right = np.asarray(left), np.asarray(right)
     h = hashlib.blake2b(digest_size=16)
     for a in (left, right):
         h.update(f"{a.dtype}{a.shape}".encode())
         h.update(np.ascontiguousarray(a).tobytes())
     key = h.digest()
-    if key not in _WORDS_CACHE:
-        if len(_WORDS_CACHE) >= _WORDS_CACHE_SIZE:
-            _WORDS_CACHE.pop(next(iter(_WORDS_CACHE)))  # the oldest entry
-        _WORDS_CACHE[key] = leaf_words(left, right)
-    return _WORDS_CACHE[key]
+    if key not in _TOPOLOGY_CACHE:
+        if len(_TOPOLOGY_CACHE) >= _TOPOLOGY_CACHE_SIZE:
+            _TOPOLOGY_CACHE.pop(next(iter(_TOPOLOGY_CACHE)))  # the oldest entry
+        _TOPOLOGY_CACHE[key] = _topology(left, right)
+    topology = _TOPOLOGY_CACHE[key]
+    if topology is None:
+        return None
+    internal, used, word, leaf = topology
+    rows = np.arange(internal.shape[0])[:, None]
+    threshold = np.asarray(threshold)
+    return LeafWords(
+        feature=jnp.asarray(np.where(used, np.asarray(feature)[rows, internal], 0)),
+        threshold=jnp.asarray(
+            np.where(used, threshold[rows, internal], 0).astype(threshold.dtype)
+        ),
+        missing_left=jnp.asarray(np.asarray(missing_left)[rows, internal] | ~used),
+        word=jnp.asarray(word),
+        leaf=jnp.asarray(leaf),
+    )
 
 
-def leaf_words(left: np.ndarray, right: np.ndarray) -> LeafWords | None:
-    """The `LeafWords` of concrete child tables, or None where they do not apply.
+def _topology(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """(internal node per slot, slot used, word, leaf) of child tables, or None.
 
-    None for more than `MAX_WORD_NODES` nodes per tree, and for tables whose nodes
-    reachable from the root do not form a binary tree (a child index out of range, a
-    node with two parents or two equal children): those keep the gather loop.
     Vectorised over trees; loops only over depth.
     """
-    left, right = np.asarray(left), np.asarray(right)
     t, m = left.shape
     if m > MAX_WORD_NODES or t == 0:
         return None
@@ -144,10 +171,11 @@ def leaf_words(left: np.ndarray, right: np.ndarray) -> LeafWords | None:
     width = max(1, min(31, (m - 1) // 2))
     slots = np.argsort(~inner, axis=1, kind="stable")[:, :width]
     used = inner[rows, slots]
-    return LeafWords(
-        internal=jnp.asarray(np.where(used, slots, 0).astype(np.int32)),
-        word=jnp.asarray(np.where(used, word[rows, slots], _ALL).astype(np.uint32)),
-        leaf=jnp.asarray(leaf),
+    return (
+        np.where(used, slots, 0),
+        used,
+        np.where(used, word[rows, slots], _ALL).astype(np.uint32),
+        leaf,
     )
 
 
@@ -222,9 +250,15 @@ class TreeEnsemble:
             )
         if self.depth < 0:
             raise ValueError(f"depth must be >= 0, got {self.depth}")
-        if _concrete(self.left, self.right):
-            words = _cached_leaf_words(self.left, self.right)
-            object.__setattr__(self, "words", words)
+        tables = (
+            self.feature,
+            self.threshold,
+            self.left,
+            self.right,
+            self.missing_left,
+        )
+        if _concrete(*tables):
+            object.__setattr__(self, "words", leaf_words(*tables))
 
     @property
     def n_inputs(self) -> int:
@@ -284,10 +318,7 @@ class TreeEnsemble:
         """`leaves` by the leaf words: no loop over depth or trees."""
         words = self.words
         assert words is not None
-        feature, threshold, missing = (
-            jnp.take_along_axis(a, words.internal, axis=1)
-            for a in (self.feature, self.threshold, self.missing_left)
-        )
+        feature, threshold, missing = words.feature, words.threshold, words.missing_left
 
         def rows(xb: Float[Array, "b p"]) -> Int[Array, "t b"]:
             xv = xb[:, feature]  # (b, t, i)

@@ -157,14 +157,17 @@ def test_tree__leaf_words_only_for_trees_of_up_to_63_nodes():
 def test_tree__leaf_words_refuse_tables_that_are_not_trees():
     from jaxscm._tree import leaf_words
 
-    ok_left = np.array([[1, 1, 2]])
-    ok_right = np.array([[2, 1, 2]])
-    assert leaf_words(ok_left, ok_right) is not None
-    assert leaf_words(np.array([[1, 1, 1]]), np.array([[1, 1, 2]])) is None  # 2 same
-    assert leaf_words(np.array([[1, 0, 2]]), np.array([[2, 0, 2]])) is None  # cycle
-    assert leaf_words(np.array([[1, 3, 2, 3]]), np.array([[2, 2, 2, 3]])) is None
-    assert leaf_words(np.array([[1, 1, 5]]), np.array([[2, 1, 2]])) is None  # range
-    assert leaf_words(np.array([[1, 1, 2]]), np.array([[2, 0, 2]])) is None  # half
+    def words(left, right):
+        left, right = np.array([left]), np.array([right])
+        zeros = np.zeros_like(left)
+        return leaf_words(zeros, zeros.astype(np.float32), left, right, zeros > 0)
+
+    assert words([1, 1, 2], [2, 1, 2]) is not None
+    assert words([1, 1, 1], [1, 1, 2]) is None  # two equal children
+    assert words([1, 0, 2], [2, 0, 2]) is None  # a cycle back to the root
+    assert words([1, 3, 2, 3], [2, 2, 2, 3]) is None  # node 2 has two parents
+    assert words([1, 1, 5], [2, 1, 2]) is None  # out of range
+    assert words([1, 1, 2], [2, 0, 2]) is None  # a leaf on one side only
 
 
 def test_tree__leaf_words_are_rebuilt_from_the_tables_not_taken_as_given():
