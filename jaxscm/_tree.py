@@ -15,9 +15,9 @@ With the leaves numbered left to right, each internal node holds a uint32 with t
 bits of its left subtree's leaves cleared; a row compares against all internal nodes
 at once, ANDs the words of the nodes that send it right, and its leaf is the lowest
 set bit. No loop over depth or trees: on CPU this is 6.4x sklearn's own predict at
-512 rows and 2.8x at 100,000 rows, against 1.1x for the loop below
-(`benchmarks/results/tree_strategies.md`). It reaches the very same leaves, so the
-outputs are bit-identical to the loop's.
+512 rows and 3.5x at 100,000 rows, against 1.1-1.2x for the loop below
+(`benchmarks/results/tree_strategies.md`, sklearn's default HistGradientBoosting).
+It reaches the very same leaves, so the outputs are bit-identical to the loop's.
 
 Larger trees use a loop (measured by `benchmarks/tree_strategies.py` and the
 throughput benchmark, 2-core CPU): on CPU the trees run one after another (`lax.map`)
