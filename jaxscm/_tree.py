@@ -250,15 +250,19 @@ class TreeEnsemble:
             )
         if self.depth < 0:
             raise ValueError(f"depth must be >= 0, got {self.depth}")
-        tables = (
+        if _concrete(*self._tables):
+            object.__setattr__(self, "words", leaf_words(*self._tables))
+
+    @property
+    def _tables(self) -> tuple[Array, ...]:
+        """The node tables, in the order `leaf_words` and the loop take them."""
+        return (
             self.feature,
             self.threshold,
             self.left,
             self.right,
             self.missing_left,
         )
-        if _concrete(*tables):
-            object.__setattr__(self, "words", leaf_words(*tables))
 
     @property
     def n_inputs(self) -> int:
@@ -274,13 +278,7 @@ class TreeEnsemble:
     def _loop_leaves(self, x: Float[Array, "n p"]) -> Int[Array, "t n"]:
         """`leaves` by walking the node tables (any tree size)."""
         n = x.shape[0]
-        tables = (
-            self.feature,
-            self.threshold,
-            self.left,
-            self.right,
-            self.missing_left,
-        )
+        tables = self._tables
 
         def step(node, feature, threshold, left, right, missing_left):
             xv = jnp.take_along_axis(x, feature[node][:, None], axis=1)[:, 0]
