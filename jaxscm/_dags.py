@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
+from jaxscm._pytree import concrete
+
 
 def sample_dags(
     key: jax.Array,
@@ -78,13 +80,9 @@ def sample_dags(
     )
     if req.shape != (d, d) or forb.shape != (d, d):
         raise ValueError(f"required/forbidden must be ({d}, {d}) like edge_probs")
-    if _concrete(probs, req, forb):
+    if concrete(probs, req, forb):
         _check(np.asarray(probs, np.float64), np.asarray(req), np.asarray(forb), name)
     return _many(jax.random.split(key, k), probs, req, forb)
-
-
-def _concrete(*xs: Any) -> bool:
-    return not any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
 def _check(p: np.ndarray, req: np.ndarray, forb: np.ndarray, name: Any) -> None:

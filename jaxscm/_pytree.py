@@ -119,3 +119,8 @@ def leaf_fields(obj: Any) -> dict[str, Any]:
         for f in dataclasses.fields(obj)
         if not f.metadata.get("static", False)
     }
+
+
+def concrete(*xs: Any) -> bool:
+    """Whether none of `xs` is a tracer: values known now, outside any trace."""
+    return not any(isinstance(x, jax.core.Tracer) for x in xs)

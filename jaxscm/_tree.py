@@ -44,7 +44,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, UInt32
 
 from jaxscm._output import OUTPUTS, finish
-from jaxscm._pytree import pytree_dataclass, static
+from jaxscm._pytree import concrete, pytree_dataclass, static
 
 MAX_WORD_NODES = 63  # a binary tree of <= 63 nodes has <= 32 leaves: one uint32
 _ALL = np.uint32(0xFFFFFFFF)
@@ -154,8 +154,6 @@ def _topology(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, ...] | N
     count = (reach & is_leaf).astype(np.int64)
     for b, v in reversed(levels):
         count[b, v] = count[b, left[b, v]] + count[b, right[b, v]]
-    if count[:, 0].max() > 32:
-        return None
     first = np.zeros((t, m), np.int64)
     for b, v in levels:
         first[b, left[b, v]] = first[b, v]
@@ -179,13 +177,6 @@ def _topology(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, ...] | N
     )
 
 
-def _concrete(*xs: object) -> bool:
-    return all(
-        isinstance(x, (np.ndarray, jax.Array)) and not isinstance(x, jax.core.Tracer)
-        for x in xs
-    )
-
-
 @pytree_dataclass
 class TreeEnsemble:
     """A sum or mean of decision trees, plus a baseline.
@@ -200,8 +191,8 @@ class TreeEnsemble:
       base: (k,) baseline added after aggregation.
       depth: number of loop steps, at least the depth of the deepest tree.
       words: the trees' `LeafWords`, or None. Derived: whenever the node tables are
-        concrete arrays, construction rebuilds them from `left` and `right` (None for
-        trees of more than 63 nodes), whatever is passed.
+        concrete, construction rebuilds them from the node tables (None for trees of
+        more than 63 nodes), whatever is passed.
       aggregation: "sum" (boosting) or "mean" (forests).
       output: "identity", "sigmoid" or "softmax" applied to the aggregate.
 
@@ -250,7 +241,7 @@ class TreeEnsemble:
             )
         if self.depth < 0:
             raise ValueError(f"depth must be >= 0, got {self.depth}")
-        if _concrete(*self._tables):
+        if concrete(*self._tables):
             object.__setattr__(self, "words", leaf_words(*self._tables))
 
     @property
