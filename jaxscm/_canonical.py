@@ -55,7 +55,7 @@ from jaxscm._mlp import MLP
 from jaxscm._noise import Empirical
 from jaxscm._pytree import pytree_dataclass
 from jaxscm._schema import Column
-from jaxscm._tree import TreeEnsemble
+from jaxscm._tree import MAX_WORD_NODES, TreeEnsemble
 
 
 @pytree_dataclass
@@ -130,12 +130,13 @@ def envelope(nodes: Sequence[tuple[Column, Any]]) -> dict[str, Any]:
     depth; separately for additive and classifier mechanisms), embedding
     (categories, width), scaling, class count.
 
-    `stack` calls this per position, so a large tree ensemble at one position does
-    not pad the small ones elsewhere. Trees are padded in node count and depth
-    only, per (mechanism kind, tree count): a padded tree would still cost an
-    iteration of the evaluation's loop over trees.
+    `stack` calls this once for all positions and members, so that mechanisms of
+    one kind have one shape wherever they sit and the sampler compiles one body per
+    kind. Trees are padded in node count and depth only, per (mechanism kind, tree
+    count, word-sized): a padded tree would still cost an iteration of the
+    evaluation's loop over trees.
     """
-    trees: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
+    trees: dict[tuple[str, int, bool], list[tuple[int, int, int]]] = {}
     tables, classes, scale = [], [], False
     knots, support, resid, mapped = [], [], [], False
     for col, m in nodes:
@@ -147,7 +148,7 @@ def envelope(nodes: Sequence[tuple[Column, Any]]) -> dict[str, Any]:
             if isinstance(core, TreeEnsemble):
                 t, nodes_per_tree = core.feature.shape
                 shape = (t, nodes_per_tree, core.depth)
-                trees.setdefault((kind, t), []).append(shape)
+                trees.setdefault(_tree_key(kind, core), []).append(shape)
             if enc is not None:
                 tables.extend(jnp.shape(t) for t in enc.tables)
             scale = scale or scaler is not None
@@ -173,6 +174,13 @@ def envelope(nodes: Sequence[tuple[Column, Any]]) -> dict[str, Any]:
         "mapped": (max(knots), max(support)) if mapped else None,
         "residuals": max(resid) if resid else None,
     }
+
+
+def _tree_key(kind: str, core: TreeEnsemble) -> tuple[str, int, bool]:
+    """Trees share a padded shape per (mechanism kind, tree count, word-sized): small
+    trees are not padded past `MAX_WORD_NODES`, which would lose their leaf words."""
+    t, nodes_per_tree = core.feature.shape
+    return kind, t, nodes_per_tree <= MAX_WORD_NODES
 
 
 def _predictors(m: Any) -> list[tuple[str, Any, bool]]:
@@ -338,9 +346,7 @@ def _predictor(
         pre.append(Standardize(mean=jnp.asarray(mean), scale=jnp.asarray(scale)))
     k_max = 2 if kind == "Gate" else env["classes"]
     trees = (
-        env["trees"][(kind, core.feature.shape[0])]
-        if isinstance(core, TreeEnsemble)
-        else None
+        env["trees"][_tree_key(kind, core)] if isinstance(core, TreeEnsemble) else None
     )
     core = _move_inputs(core, index, width, trees)
     if n_categories is None:
@@ -372,24 +378,31 @@ def _move_inputs(
         )
     assert isinstance(f, TreeEnsemble)  # `split` admits only these three
     assert trees is not None  # `envelope` saw this tree
-    rows = jnp.asarray(index, jnp.int32)
     t_max, m_max, depth = trees
     t, m = f.feature.shape
-    value = f.value / t if f.aggregation == "mean" else f.value
+    value = np.asarray(f.value)
+    value = value / value.dtype.type(t) if f.aggregation == "mean" else value
     pad2 = [(0, t_max - t), (0, m_max - m)]
     # Leaves hold an arbitrary feature; clipping keeps their lookup in range.
-    lookup = rows if index.size else jnp.zeros((1,), jnp.int32)
-    feature = lookup[jnp.clip(f.feature, 0, lookup.shape[0] - 1)]
-    feature = feature.astype(f.feature.dtype)
+    lookup = np.asarray(index, np.int32) if index.size else np.zeros(1, np.int32)
+    feature = np.asarray(f.feature)
+    feature = lookup[np.clip(feature, 0, lookup.shape[0] - 1)].astype(feature.dtype)
+
+    def pad(a: Any, fill: Any = 0) -> jax.Array:
+        a = np.asarray(a)
+        return jnp.asarray(
+            np.pad(a, pad2 + [(0, 0)] * (a.ndim - 2), constant_values=fill)
+        )
+
     # Padded nodes and trees are zero-valued leaves pointing at node 0; a padded
     # tree's root is such a leaf, so it adds exactly 0 to the sum.
     return TreeEnsemble(
-        feature=jnp.pad(feature, pad2),
-        threshold=jnp.pad(f.threshold, pad2),
-        left=jnp.pad(f.left, pad2),
-        right=jnp.pad(f.right, pad2),
-        missing_left=jnp.pad(f.missing_left, pad2, constant_values=True),
-        value=jnp.pad(value, [*pad2, (0, 0)]),
+        feature=pad(feature),
+        threshold=pad(f.threshold),
+        left=pad(f.left),
+        right=pad(f.right),
+        missing_left=pad(f.missing_left, True),
+        value=pad(value),
         base=f.base,
         depth=depth,
         aggregation="sum",

@@ -10,19 +10,26 @@ canonical column at its position t, `parent_pos[b, t]` the positions of that nod
 parents (padded, with `parent_mask`). At every position the members' mechanisms are
 grouped by structure (mechanism classes, static fields, array shapes); each group is
 stored once with a leading member axis, and `group[b, t]` says which group member b
-uses there. A position evaluates each of its (few) groups for every member and selects
-per member, so the cost is d steps of at most G group evaluations, with no iteration
-to a fixed point. To keep G small, mechanisms are first brought to canonical forms
-that compute the same values (`jaxscm._canonical`: roots as additive models with a
-zero predictor, inputs padded to the widest parent set, trees padded to a common
-size, categorical encodings and scalers given one layout, classifiers padded to a
-common class count).
+uses there. Mechanisms are first brought to canonical forms that compute the same
+values (`jaxscm._canonical`: roots as additive models with a zero predictor, inputs
+padded to the widest parent set, trees padded to a common size, categorical
+encodings and scalers given one layout, classifiers padded to a common class
+count), with one envelope of shapes for the whole ensemble: a kind of mechanism
+has the same structure at every position that holds it.
+
+Sampling (`plan`, `plan_sample_noise`, `plan_propagate`). Each kind's groups are
+stacked along a position axis once, on the host, and the sampler is one loop over
+positions whose body evaluates each kind under a branch taken where the position
+holds it. XLA compiles one body per kind (credit-g's 8-DAG ensemble: 60 groups, 8
+kinds), and every operation that touches a model array costs compile time.
 
 Noise for canonical column c of member b is drawn with `fold_in(fold_in(key, b), c)`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,11 +40,11 @@ from jaxtyping import Array, Bool, Float, Int
 
 from jaxscm._canonical import canonical as canonical_form
 from jaxscm._canonical import envelope
-from jaxscm._mechanisms import Mechanism
-from jaxscm._pytree import pytree_dataclass, static
+from jaxscm._marginal import Mapped, PointMass
+from jaxscm._mechanisms import Additive, Classifier, Constant, Mechanism, Root
+from jaxscm._pytree import concrete, pytree_dataclass, static
 from jaxscm._schema import Column
 from jaxscm._scm import SCM
-from jaxscm._tree import LeafWords
 
 
 @pytree_dataclass
@@ -209,8 +216,11 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
                 )
     k, d = len(scms), len(canon)
     p_max = max((len(pa) for scm in scms for pa in scm.parents), default=0)
-    # Shapes are made common per position: only mechanisms there share groups.
-    envs = [envelope([(s.columns[t], s.mechanisms[t]) for s in scms]) for t in range(d)]
+    # One envelope for every position: a kind of mechanism gets one shape wherever
+    # it sits, so the sampler stacks it across positions (`plan`).
+    env = envelope(
+        [(c, m) for s in scms for c, m in zip(s.columns, s.mechanisms, strict=True)]
+    )
 
     order = np.zeros((k, d), np.int32)
     parent_pos = np.zeros((k, d, max(p_max, 1)), np.int32)
@@ -226,7 +236,7 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
             parent_mask[b, t, : len(pa)] = True
             for j in pa:
                 adjacency[b, index[scm.columns[j].name], index[col.name]] = 1
-            row.append(canonical_form(mech, len(pa), p_max, envs[t], col.n_categories))
+            row.append(canonical_form(mech, len(pa), p_max, env, col.n_categories))
         canonical.append(row)
 
     groups: list[tuple[Any, ...]] = []
@@ -291,98 +301,267 @@ def _select(index: jax.Array, options: Sequence[jax.Array]) -> jax.Array:
     return out
 
 
-def _member_noise(ens: Ensemble, key: jax.Array, b: jax.Array, n: int) -> jax.Array:
-    """Noise of one member (its slice of the ensemble), in canonical column order."""
-    key = jax.random.fold_in(key, b)
-    d = len(ens.columns)
-    # Positions whose groups have the same structure draw together under one vmap,
-    # so the PRNG runs once per structure instead of once per position (the same
-    # values: random draws are elementwise in their keys).
-    same: dict[Any, list[int]] = {}
-    for t in range(d):
-        leaves, treedef = jax.tree.flatten(ens.groups[t])
-        sig = (treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves))
-        same.setdefault(sig, []).append(t)
-    cols: list[jax.Array | None] = [None] * d
-    for ts in same.values():
-        groups = jax.tree.map(lambda *xs: jnp.stack(xs), *[ens.groups[t] for t in ts])
-        pos = jnp.asarray(ts)
-
-        def draw(gs, column):
-            k = jax.random.fold_in(key, column)
-            return [g.sample_noise(k, n) for g in gs]
-
-        drawn = _select(ens.group[pos][:, None], jax.vmap(draw)(groups, ens.order[pos]))
-        for i, t in enumerate(ts):
-            cols[t] = drawn[i]
-    x_pos = jnp.stack(cols, axis=1)
-    return x_pos[:, jnp.argsort(ens.order)]
+# ----------------------------------------------------------------------------
+# The sampler. Mechanisms of the same structure (a *kind*: PyTree, array shapes,
+# inputs read) recur at many positions; `stack` pads them to one envelope so that
+# they do. The sampler stacks each kind's groups along a new position axis and
+# loops over positions with one body that evaluates every kind under a
+# `lax.cond` on whether the position holds it: XLA compiles one body per kind
+# instead of one program piece per (position, group). On credit-g's 8-DAG
+# ensemble (60 groups, 8 kinds) that is what compile time scales with: every
+# operation touching a model array costs milliseconds of XLA compilation.
 
 
-def _member_propagate(ens: Ensemble, noise: jax.Array) -> jax.Array:
-    """Values of one member from its canonical-order noise (n, d)."""
-    n, d = noise.shape
-    noise_pos = noise[:, ens.order].T
-    # Positions as rows (d, n): a parent lookup gathers whole rows, and writing a
-    # position's values updates one contiguous row.
-    x = jnp.zeros((d, n), noise.dtype)
-    for t in range(d):
-        p_all = max(ens.n_inputs[t])
-        rows = _parent_rows(ens, x, t, p_all, _word_trees(ens.groups[t]))
-        outs = []
-        for g, mech in enumerate(ens.groups[t]):
-            pa = rows[: ens.n_inputs[t][g]].T
-            outs.append(mech.apply(pa.astype(noise.dtype), noise_pos[t]))
-        x = x.at[t].set(_select(ens.group[t], outs))
-    return x[jnp.argsort(ens.order)].T
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """Where each kind sits (static: part of the compiled program's key).
 
-
-def _parent_rows(
-    ens: Ensemble, x: jax.Array, t: int, p: int, materialize: bool
-) -> jax.Array:
-    """(p, n) values of position t's parent slots (0 in unused slots).
-
-    With `materialize`, the rows are copied one by one in a loop. A gather of the
-    rows would otherwise be fused into the consumer's own gather (trees reading
-    their split features by leaf words), and XLA then redoes the parent lookup for
-    every (row, tree, node). On the throughput benchmark's HGB-10 ensemble (8 x 512
-    rows, tree positions only) that took 0.19-0.43 s against 0.13 s with the copy,
-    same values (2026-12-03, 2-core CPU).
+    Attributes:
+      pairs: per kind, its (position, group) pairs (at most one per position).
+      which: per position, the kind of each of its groups.
+      width: per kind, the parent slots it reads.
     """
-    if not p:
-        return jnp.zeros((0, x.shape[1]), x.dtype)
-    if not materialize:
-        return jnp.where(ens.parent_mask[t, :p, None], x[ens.parent_pos[t, :p]], 0.0)
 
-    def copy(j: jax.Array, buf: jax.Array) -> jax.Array:
-        row = jax.lax.dynamic_index_in_dim(x, ens.parent_pos[t, j], keepdims=False)
-        row = jnp.where(ens.parent_mask[t, j], row, 0.0)
-        return jax.lax.dynamic_update_index_in_dim(buf, row, j, 0)
+    pairs: tuple[tuple[tuple[int, int], ...], ...]
+    which: tuple[tuple[int, ...], ...]
+    width: tuple[int, ...]
 
-    return jax.lax.fori_loop(0, p, copy, jnp.zeros((p, x.shape[1]), x.dtype))
+    def slots(self, d: int) -> np.ndarray:
+        """(kinds, d) each kind's stacked index at each position, -1 where absent."""
+        slot = np.full((len(self.pairs), d), -1, np.int32)
+        for i, pairs in enumerate(self.pairs):
+            for j, (t, _) in enumerate(pairs):
+                slot[i, t] = j
+        return slot
+
+    def kind_at(self, group: jax.Array) -> jax.Array:
+        """(k, d) the kind each member uses at each position."""
+        width = max(len(w) for w in self.which)
+        table = np.zeros((len(self.which), width), np.int32)
+        for t, kinds in enumerate(self.which):
+            table[t, : len(kinds)] = kinds
+        return jnp.asarray(table)[jnp.arange(len(self.which)), group]
 
 
-def _word_trees(groups: Sequence[Any]) -> bool:
-    """Whether any mechanism in `groups` evaluates trees by their leaf words."""
-    if jax.default_backend() != "cpu":
-        return False
-    leaves = jax.tree.leaves(groups, is_leaf=lambda a: isinstance(a, LeafWords))
-    return any(isinstance(a, LeafWords) for a in leaves)
+def _layout(ens: Ensemble) -> _Layout:
+    kinds: dict[Any, list[tuple[int, int]]] = {}
+    which: list[tuple[int, ...]] = []
+    for t, gs in enumerate(ens.groups):
+        here = []
+        for g, mech in enumerate(gs):
+            leaves, treedef = jax.tree.flatten(mech)
+            sig = (
+                treedef,
+                tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves),
+                ens.n_inputs[t][g],
+            )
+            here.append(list(kinds).index(sig) if sig in kinds else len(kinds))
+            kinds.setdefault(sig, []).append((t, g))
+        which.append(tuple(here))
+    return _Layout(
+        pairs=tuple(tuple(p) for p in kinds.values()),
+        which=tuple(which),
+        width=tuple(sig[2] for sig in kinds),
+    )
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=("kinds", "group", "order", "parent_pos", "parent_mask"),
+    meta_fields=("layout",),
+)
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What the sampler reads: each kind's groups stacked (leaves (S, k, ...), S
+    the positions holding the kind) and the member tables."""
+
+    kinds: tuple[Any, ...]
+    group: jax.Array
+    order: jax.Array
+    parent_pos: jax.Array
+    parent_mask: jax.Array
+    layout: _Layout
+
+
+def plan(ens: Ensemble) -> _Plan:
+    """The sampler's view of `ens`, built once per concrete ensemble (cached on it;
+    the stacking runs on the host) or inside the caller's trace."""
+    cached = ens.__dict__.get("_plan")
+    if cached is not None:
+        return cached
+    layout = _layout(ens)
+    kinds = tuple(
+        jax.tree.map(_stack_leaves, *[ens.groups[t][g] for t, g in pairs])
+        for pairs in layout.pairs
+    )
+    out = _Plan(kinds, ens.group, ens.order, ens.parent_pos, ens.parent_mask, layout)
+    if concrete(*jax.tree.leaves(out)):
+        object.__setattr__(ens, "_plan", out)
+    return out
+
+
+def plan_sample_noise(key: jax.Array, p: _Plan, n: int) -> Float[Array, "k n d"]:
+    """Every member's noise, (k, n, d) in canonical column order.
+
+    Draws are grouped by what they read, not by mechanism: every position whose
+    mechanisms draw U(0, 1) (classifiers, point masses) draws in one vmap, every
+    position with same-shaped empirical noise in another, and so on; a member's own
+    noise parameters are gathered first and drawn once. Noise for canonical column c
+    of member b is `mech.sample_noise(fold_in(fold_in(key, b), c), n)`: random draws
+    are elementwise in their keys, so batching them changes nothing.
+    """
+    k, d = p.order.shape
+    slot = p.layout.slots(d)
+    kind_at = p.layout.kind_at(p.group)
+    # every (member, position) key at once: one PRNG program instead of one per
+    # kind of draw (each costs a quarter second of XLA compilation on a 2-core CPU)
+    member = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.arange(k))
+    keys = jax.vmap(jax.vmap(jax.random.fold_in, in_axes=(None, 0)))(member, p.order)
+    sources: dict[Any, list[tuple[int, Any]]] = {}  # draw structure -> kinds
+    for i, mech in enumerate(p.kinds):
+        draw, params = _noise_source(mech)
+        leaves, treedef = jax.tree.flatten(params)
+        shapes = tuple((jnp.shape(x)[2:], jnp.result_type(x)) for x in leaves)
+        sources.setdefault((draw, treedef, shapes), []).append((i, params))
+    noise_of = np.zeros(len(p.kinds), np.int32)  # kind -> draw structure
+    drawn: list[dict[int, jax.Array]] = [{} for _ in range(d)]
+    for s, (sig, members) in enumerate(sources.items()):
+        ids = [i for i, _ in members]
+        noise_of[ids] = s
+        params = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[q for _, q in members])
+        start = np.cumsum([0] + [len(p.layout.pairs[i]) for i in ids])
+        ts = sorted({t for i in ids for t, _ in p.layout.pairs[i]})
+        index = np.zeros((len(p.kinds), len(ts)), np.int32)  # into `params`
+        for i, off in zip(ids, start, strict=False):
+            index[i] = np.where(slot[i, ts] >= 0, off + slot[i, ts], 0)
+        at = jnp.asarray(index)[kind_at[:, ts], jnp.arange(len(ts))]  # (k, |ts|)
+        own = jax.tree.map(lambda a, at=at: a[at, jnp.arange(k)[:, None]], params)
+
+        draw = functools.partial(sig[0], n=n)
+        out = jax.vmap(jax.vmap(draw))(own, keys[:, ts])
+        for j, t in enumerate(ts):
+            drawn[t][s] = out[:, j]
+    cols = []
+    for t in range(d):
+        here = sorted(drawn[t])
+        if len(here) == 1:
+            cols.append(drawn[t][here[0]])
+        else:
+            code = jnp.asarray([here.index(s) if s in here else 0 for s in noise_of])
+            cols.append(
+                _select(code[kind_at[:, t]][:, None], [drawn[t][s] for s in here])
+            )
+    x_pos = jnp.stack(cols, axis=1)  # (k, d, n)
+    return jax.vmap(_to_canonical)(x_pos, p.order).transpose(0, 2, 1)
+
+
+def _noise_source(mech: Any) -> tuple[Any, Any]:
+    """(draw, params) with `draw(params, key, n) == mech.sample_noise(key, n)`,
+    `params` the part of the mechanism the draw reads."""
+    while isinstance(mech, Mapped):
+        mech = mech.mech
+    own = type(mech).sample_noise
+    if own is Classifier.sample_noise or own is PointMass.sample_noise:
+        return _draw_uniform, ()
+    if own is Constant.sample_noise:
+        return _draw_zeros, mech.value
+    if own is Root.sample_noise or own is Additive.sample_noise:
+        return _draw_noise, mech.noise
+    return _draw_own, mech
+
+
+def _draw_uniform(params: Any, key: jax.Array, n: int) -> jax.Array:
+    del params
+    return jax.random.uniform(key, (n,))
+
+
+def _draw_zeros(value: jax.Array, key: jax.Array, n: int) -> jax.Array:
+    del key
+    return jnp.zeros((n,), jnp.result_type(value))
+
+
+def _draw_noise(noise: Any, key: jax.Array, n: int) -> jax.Array:
+    return noise.sample(key, n)
+
+
+def _draw_own(mech: Any, key: jax.Array, n: int) -> jax.Array:
+    return mech.sample_noise(key, n)
+
+
+def plan_propagate(p: _Plan, noise: Float[Array, "k n d"]) -> Float[Array, "k n d"]:
+    """Pushes (k, n, d) canonical-order noise through every member.
+
+    One `lax.scan` over positions. The predicate of each kind's `lax.cond` depends
+    on the position only, so it is a branch, not a select: a position runs the kinds
+    it holds. Parent rows enter the branches as operands, so XLA materialises them
+    once instead of fusing the parent lookup into every tree lookup.
+    """
+    k, n, d = noise.shape
+    dtype = noise.dtype
+    width = p.layout.width
+    p_all = max(width)
+    kind_at = p.layout.kind_at(p.group)
+    # Positions as rows: a parent lookup gathers whole rows of n values.
+    noise_pos = jax.vmap(lambda z, o: z[:, o].T)(noise, p.order)  # (k, d, n)
+    xs = (
+        jnp.asarray(p.layout.slots(d).T),
+        noise_pos.transpose(1, 0, 2),
+        p.parent_pos[:, :, :p_all].transpose(1, 0, 2),
+        p.parent_mask[:, :, :p_all].transpose(1, 0, 2),
+        kind_at.T,
+        jnp.arange(d),
+    )
+
+    def body(x: jax.Array, xs: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
+        slots, z, pos, mask, kind, t = xs
+        rows = jax.vmap(lambda xb, i, m: jnp.where(m[:, None], xb[i], 0.0))(
+            x, pos, mask
+        ).astype(dtype)  # (k, p, n)
+        outs = []
+        for i, mechs in enumerate(p.kinds):
+
+            def run(rows, z, mechs=mechs, j=slots[i], w=width[i]):
+                mech = jax.tree.map(
+                    lambda a: jax.lax.dynamic_index_in_dim(a, j, keepdims=False),
+                    mechs,
+                )
+                return jax.vmap(lambda m, r, zb: m.apply(r[:w].T, zb))(mech, rows, z)
+
+            shape = jax.eval_shape(run, rows, z)
+            outs.append(
+                jax.lax.cond(
+                    slots[i] >= 0,
+                    run,
+                    lambda rows, z, s=shape: jnp.zeros(s.shape, s.dtype),
+                    rows,
+                    z,
+                )
+            )
+        value = _select(kind[:, None], outs).astype(dtype)
+        return jax.lax.dynamic_update_index_in_dim(x, value[:, None], t, 1), None
+
+    x, _ = jax.lax.scan(body, jnp.zeros((k, d, n), dtype), xs)
+    return jax.vmap(_to_canonical)(x, p.order).transpose(0, 2, 1)
+
+
+def _to_canonical(x_pos: jax.Array, order: jax.Array) -> jax.Array:
+    """Rows in position order (d, n) -> canonical column order: row t goes to
+    `order[t]` (a scatter; an argsort of `order` would compile a sort)."""
+    return jnp.zeros_like(x_pos).at[order].set(x_pos, unique_indices=True)
 
 
 def ensemble_sample_noise(
     key: jax.Array, ens: Ensemble, n: int
 ) -> Float[Array, "k n d"]:
     """Every member's noise, (k, n, d) in canonical column order."""
-    members = jnp.arange(ens.n_members)
-    return jax.vmap(lambda e, b: _member_noise(e, key, b, n))(ens, members)
+    return plan_sample_noise(key, plan(ens), n)
 
 
 def ensemble_propagate(
     ens: Ensemble, noise: Float[Array, "k n d"]
 ) -> Float[Array, "k n d"]:
     """Pushes (k, n, d) canonical-order noise through every member."""
-    return jax.vmap(_member_propagate)(ens, noise)
+    return plan_propagate(plan(ens), noise)
 
 
 def ensemble_sample(key: jax.Array, ens: Ensemble, n: int) -> Float[Array, "k n d"]:

@@ -11,15 +11,13 @@ another fit with the same structure reuse the compiled program.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from jaxscm._ensemble import (
-    Ensemble,
-    ensemble_propagate,
-    ensemble_sample_noise,
-)
+from jaxscm._ensemble import Ensemble, plan, plan_propagate, plan_sample_noise
 from jaxscm._scm import SCM
 
 
@@ -45,12 +43,21 @@ def sample_noise(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*
       >>> sample_noise(jax.random.key(1), scm, 3).shape
       (3, 4)
     """
-    return _sample_noise_jit(key, scm, n)
+    return _sample_noise_jit(key, _sampled(scm), n)
 
 
-def _sample_noise(key: jax.Array, scm: SCM | Ensemble, n: int) -> jax.Array:
+def _sampled(scm: SCM | Ensemble) -> Any:
+    """What the compiled functions take: an SCM as it is, an ensemble as its
+    sampler plan (built on the host once per ensemble, so the compiled program
+    does not stack the groups itself)."""
+    return plan(scm) if isinstance(scm, Ensemble) else scm
+
+
+def _sample_noise(key: jax.Array, scm: Any, n: int) -> jax.Array:
     if isinstance(scm, Ensemble):
-        return ensemble_sample_noise(key, scm, n)
+        scm = plan(scm)
+    if not isinstance(scm, SCM):
+        return plan_sample_noise(key, scm, n)
     cols = [
         mech.sample_noise(jax.random.fold_in(key, i), n)
         for i, mech in enumerate(scm.mechanisms)
@@ -80,12 +87,14 @@ def propagate(
       ...                      sample(key, scm, 5)))
       True
     """
-    return _propagate_jit(scm, noise)
+    return _propagate_jit(_sampled(scm), noise)
 
 
-def _propagate(scm: SCM | Ensemble, noise: jax.Array) -> jax.Array:
+def _propagate(scm: Any, noise: jax.Array) -> jax.Array:
     if isinstance(scm, Ensemble):
-        return ensemble_propagate(scm, noise)
+        scm = plan(scm)
+    if not isinstance(scm, SCM):
+        return plan_propagate(scm, noise)
     n = noise.shape[0]
     cols: list[jax.Array] = []
     for i, (mech, pa) in enumerate(zip(scm.mechanisms, scm.parents, strict=True)):
@@ -123,10 +132,10 @@ def sample(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*k n d"
       >>> sample(jax.random.key(1), scm, 100).shape
       (100, 5)
     """
-    return _sample_jit(key, scm, n)
+    return _sample_jit(key, _sampled(scm), n)
 
 
-def _sample(key: jax.Array, scm: SCM | Ensemble, n: int) -> jax.Array:
+def _sample(key: jax.Array, scm: Any, n: int) -> jax.Array:
     return _propagate(scm, _sample_noise(key, scm, n))
 
 

@@ -91,6 +91,10 @@ def test_fit_scm__samples_bit_identical_to_the_recorded_fingerprint(fitted):
     # (what a plain call did before) stays pinned under `jax.disable_jit()`. The two
     # differ in the last bit of linear nodes (XLA fuses the dot product), and the
     # compiled fingerprints are the ones `jax.jit(jaxscm.sample)` gave before too.
+    # Since `stack` pads every position to one envelope (issue 17), the second
+    # model's compiled rows are its op-by-op rows: 65 of its 640 values moved by at
+    # most 2.4e-7 (1-2 ulp, one linear column): the exact padding of the wider
+    # envelope changed how XLA fuses that node's dot product.
     model, _ = fitted
     with jax.disable_jit():
         x = jaxscm.sample(jax.random.key(0), model, 64)
@@ -115,7 +119,7 @@ def test_fit_scm__samples_bit_identical_to_the_recorded_fingerprint(fitted):
         x = jaxscm.sample(jax.random.key(0), fast, 64)
     assert _fingerprint(x)[:16] == "7e9b219859091882"
     x = jaxscm.sample(jax.random.key(0), fast, 64)
-    assert _fingerprint(x)[:16] == "24369284d7a5d52f"
+    assert _fingerprint(x)[:16] == "7e9b219859091882"
 
 
 def test_fit_scm__a_given_schema_or_encoded_codes_give_the_same_model(fitted):
