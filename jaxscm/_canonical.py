@@ -132,7 +132,8 @@ def envelope(nodes: Sequence[tuple[Column, Any]]) -> dict[str, Any]:
 
     `stack` calls this once for all positions and members, so that mechanisms of
     one kind have one shape wherever they sit and the sampler compiles one body per
-    kind. Trees are padded in node count and depth only, per (mechanism kind, tree
+    kind, and takes the trees' entry per position (padded nodes cost time on every
+    row). Trees are padded in node count and depth only, per (mechanism kind, tree
     count, word-sized): a padded tree would still cost an iteration of the
     evaluation's loop over trees.
     """
