@@ -151,7 +151,7 @@ def markdown(lat: dict[str, Any]) -> list[str]:
     for s in lat["small_batch"]:
         lines.append(
             f"| 8 x 512 call, {s['case']} | 8 DoWhy draw_samples | "
-            f"{1 / s['dowhy_calls_per_s']:.3f} | `jaxscm.sample` (jitted) | "
+            f"{1 / s['dowhy_calls_per_s']:.3f} | plain `jaxscm.sample` | "
             f"{1 / s['jaxscm_calls_per_s']:.4f} | {s['ratio']:.0f}x |"
         )
     one, two = f["n_jobs_1"], f["n_jobs_2"]

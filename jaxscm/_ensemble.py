@@ -14,13 +14,13 @@ uses there. Mechanisms are first brought to canonical forms that compute the sam
 values (`jaxscm._canonical`: roots as additive models with a zero predictor, inputs
 padded to the widest parent set, trees padded to a common size, categorical
 encodings and scalers given one layout, classifiers padded to a common class
-count), with one envelope of shapes for the whole ensemble: a kind of mechanism
-has the same structure at every position that holds it.
+count), with one envelope of shapes for the whole ensemble (trees: per position),
+so that a kind of mechanism has the same structure at the positions that hold it.
 
 Sampling (`plan`, `plan_sample_noise`, `plan_propagate`). Each kind's groups are
 stacked along a position axis once, on the host, and the sampler is one loop over
 positions whose body evaluates each kind under a branch taken where the position
-holds it. XLA compiles one body per kind (credit-g's 8-DAG ensemble: 60 groups, 8
+holds it. XLA compiles one body per kind (credit-g's 8-DAG ensemble: 60 groups, 14
 kinds), and every operation that touches a model array costs compile time.
 
 Noise for canonical column c of member b is drawn with `fold_in(fold_in(key, b), c)`.
@@ -318,7 +318,7 @@ def _select(index: jax.Array, options: Sequence[jax.Array]) -> jax.Array:
 # loops over positions with one body that evaluates every kind under a
 # `lax.cond` on whether the position holds it: XLA compiles one body per kind
 # instead of one program piece per (position, group). On credit-g's 8-DAG
-# ensemble (60 groups, 8 kinds) that is what compile time scales with: every
+# ensemble (60 groups, 14 kinds) that is what compile time scales with: every
 # operation touching a model array costs milliseconds of XLA compilation.
 
 
@@ -395,7 +395,8 @@ class _Plan:
 
 def plan(ens: Ensemble) -> _Plan:
     """The sampler's view of `ens`, built once per concrete ensemble (cached on it;
-    the stacking runs on the host) or inside the caller's trace."""
+    the stacking runs on the host, and the cache holds a second copy of the
+    mechanism arrays) or inside the caller's trace."""
     cached = ens.__dict__.get("_plan")
     if cached is not None:
         return cached
