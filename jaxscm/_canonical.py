@@ -53,7 +53,7 @@ from jaxscm._marginal import Mapped, PointMass
 from jaxscm._mechanisms import Additive, Classifier, Root
 from jaxscm._mlp import MLP
 from jaxscm._noise import Empirical
-from jaxscm._pytree import pytree_dataclass
+from jaxscm._pytree import pytree_dataclass, to_device
 from jaxscm._schema import Column
 from jaxscm._tree import MAX_WORD_NODES, TreeEnsemble
 
@@ -231,7 +231,7 @@ def _canonical(mech: Any, p: int, p_max: int, env: dict[str, Any], n_categories:
         return (
             Mapped(
                 mech=inner,
-                warp_x=jnp.asarray(np.concatenate([warp_x, warp_x[-1] + step])),
+                warp_x=to_device(np.concatenate([warp_x, warp_x[-1] + step])),
                 warp_y=_pad_edge(mech.warp_y, knots),
                 warped=mech.warped,
                 lo=mech.lo,
@@ -282,7 +282,7 @@ def _canonical(mech: Any, p: int, p_max: int, env: dict[str, Any], n_categories:
 
 def _pad_edge(a: jax.Array, size: int) -> jax.Array:
     a = np.asarray(a)  # host-side: the same values as jnp.pad, no XLA compile
-    return jnp.asarray(np.pad(a, (0, size - a.shape[0]), mode="edge"))
+    return to_device(np.pad(a, (0, size - a.shape[0]), mode="edge"))
 
 
 def _move_rows(a: Any, index: np.ndarray, width: int) -> jax.Array:
@@ -290,7 +290,7 @@ def _move_rows(a: Any, index: np.ndarray, width: int) -> jax.Array:
     a = np.asarray(a)
     out = np.zeros((width, *a.shape[1:]), a.dtype)
     out[index] = a
-    return jnp.asarray(out)
+    return to_device(out)
 
 
 def _with_residuals(rest: Any, size: int) -> Any:
@@ -334,9 +334,7 @@ def _predictor(
             else:
                 moved.append(j * w)
         index, width = np.asarray(moved, np.int64), p_max * w
-        pre.append(
-            Embed(tables=jnp.asarray(tables), is_categorical=jnp.asarray(is_cat))
-        )
+        pre.append(Embed(tables=to_device(tables), is_categorical=to_device(is_cat)))
     if env["scale"]:
         mean, scale = np.zeros(width, dtype), np.ones(width, dtype)
         if scaler is not None:
@@ -344,7 +342,7 @@ def _predictor(
                 np.asarray(scaler.mean),
                 np.asarray(scaler.scale),
             )
-        pre.append(Standardize(mean=jnp.asarray(mean), scale=jnp.asarray(scale)))
+        pre.append(Standardize(mean=to_device(mean), scale=to_device(scale)))
     k_max = 2 if kind == "Gate" else env["classes"]
     trees = (
         env["trees"][_tree_key(kind, core)] if isinstance(core, TreeEnsemble) else None
@@ -355,7 +353,7 @@ def _predictor(
     else:
         select = post[0].index if post else None
         core, matrix = _pad_classes(core, k_max, n_categories, select)
-        steps = (*pre, core, Permute(matrix=jnp.asarray(matrix)))
+        steps = (*pre, core, Permute(matrix=to_device(matrix)))
     return steps[0] if len(steps) == 1 else Pipeline(steps=steps)
 
 
@@ -391,7 +389,7 @@ def _move_inputs(
 
     def pad(a: Any, fill: Any = 0) -> jax.Array:
         a = np.asarray(a)
-        return jnp.asarray(
+        return to_device(
             np.pad(a, pad2 + [(0, 0)] * (a.ndim - 2), constant_values=fill)
         )
 
@@ -429,7 +427,7 @@ def _pad_classes(
         if sigmoid:
             a = np.concatenate([np.zeros_like(a), a], axis=-1)
         pad = [(0, 0)] * (a.ndim - 1) + [(0, k_max - a.shape[-1])]
-        return jnp.asarray(np.pad(a, pad, constant_values=fill_value))
+        return to_device(np.pad(a, pad, constant_values=fill_value))
 
     if isinstance(core, Linear):
         coef = np.asarray(core.coef)[:, None] if sigmoid else core.coef

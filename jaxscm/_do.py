@@ -25,6 +25,7 @@ import numpy as np
 
 from jaxscm._ensemble import Ensemble
 from jaxscm._mechanisms import Constant
+from jaxscm._pytree import to_device
 from jaxscm._schema import Column
 from jaxscm._scm import SCM
 
@@ -171,7 +172,7 @@ def _do_ensemble(ens: Ensemble, interventions: Mapping[str, Any]) -> Ensemble:
         group=jnp.asarray(group, ens.group.dtype),
         order=ens.order,
         parent_pos=ens.parent_pos,
-        parent_mask=jnp.asarray(mask),
+        parent_mask=to_device(mask),
         adjacency=jnp.asarray(adjacency, ens.adjacency.dtype),
         columns=ens.columns,
         n_inputs=tuple(tuple(m) for m in n_inputs),

@@ -42,7 +42,7 @@ from jaxscm._canonical import canonical as canonical_form
 from jaxscm._canonical import envelope
 from jaxscm._marginal import Mapped, PointMass
 from jaxscm._mechanisms import Additive, Classifier, Constant, Mechanism, Root
-from jaxscm._pytree import concrete, pytree_dataclass, static
+from jaxscm._pytree import concrete, pytree_dataclass, static, to_device
 from jaxscm._schema import Column
 from jaxscm._scm import SCM
 
@@ -280,11 +280,11 @@ def stack(scms: Sequence[SCM], *, columns: Sequence[Column] | None = None) -> En
         n_inputs.append(tuple(key[2] for key in keys))
     return Ensemble(
         groups=tuple(groups),
-        group=jnp.asarray(group),
-        order=jnp.asarray(order),
-        parent_pos=jnp.asarray(parent_pos),
-        parent_mask=jnp.asarray(parent_mask),
-        adjacency=jnp.asarray(adjacency),
+        group=to_device(group),
+        order=to_device(order),
+        parent_pos=to_device(parent_pos),
+        parent_mask=to_device(parent_mask),
+        adjacency=to_device(adjacency),
         columns=canon,
         n_inputs=tuple(n_inputs),
     )
@@ -300,7 +300,7 @@ def _stack_leaves(*xs: Any) -> jax.Array:
         for x in xs
     )
     if concrete and len({x.dtype for x in xs}) == 1:
-        return jnp.asarray(np.stack([np.asarray(x) for x in xs]))
+        return to_device(np.stack([np.asarray(x) for x in xs]))
     return jnp.stack(xs)
 
 

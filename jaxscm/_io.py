@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxscm._atomic import atomic_write
-from jaxscm._pytree import REGISTRY
+from jaxscm._pytree import REGISTRY, to_device
 from jaxscm._schema import Column
 from jaxscm._validate import check_parameters
 
@@ -319,7 +318,7 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], *, batched: bool = False) 
     if not isinstance(node, dict):
         raise FormatError(f"unexpected entry {node!r} in the model tree")
     if "array" in node:
-        return jnp.asarray(arrays[node["array"]])
+        return to_device(arrays[node["array"]])
     if "seq" in node:
         if set(node) != {"seq"} or not isinstance(node["seq"], list):
             raise FormatError(f"malformed sequence entry {node!r:.80}")

@@ -44,7 +44,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, UInt32
 
 from jaxscm._output import OUTPUTS, finish
-from jaxscm._pytree import concrete, pytree_dataclass, static
+from jaxscm._pytree import concrete, pytree_dataclass, static, to_device
 
 MAX_WORD_NODES = 63  # a binary tree of <= 63 nodes has <= 32 leaves: one uint32
 _ALL = np.uint32(0xFFFFFFFF)
@@ -108,13 +108,13 @@ def leaf_words(
     rows = np.arange(internal.shape[0])[:, None]
     threshold = np.asarray(threshold)
     return LeafWords(
-        feature=jnp.asarray(np.where(used, np.asarray(feature)[rows, internal], 0)),
-        threshold=jnp.asarray(
+        feature=to_device(np.where(used, np.asarray(feature)[rows, internal], 0)),
+        threshold=to_device(
             np.where(used, threshold[rows, internal], 0).astype(threshold.dtype)
         ),
-        missing_left=jnp.asarray(np.asarray(missing_left)[rows, internal] | ~used),
-        word=jnp.asarray(word),
-        leaf=jnp.asarray(leaf),
+        missing_left=to_device(np.asarray(missing_left)[rows, internal] | ~used),
+        word=to_device(word),
+        leaf=to_device(leaf),
     )
 
 

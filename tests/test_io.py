@@ -227,3 +227,22 @@ def test_load__feature_maps_load_in_a_fresh_process(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "SCM"
+
+
+def test_load_and_stack__compile_nothing(tmp_path, caplog):
+    """Host arrays reach the device by copy: `jnp.asarray` of a NumPy array compiles
+    one program per shape and dtype (a fitted ensemble has hundreds of shapes)."""
+    from jaxscm._ensemble import plan
+
+    scms = [
+        random_scm(jax.random.key(i), 11, mechanism="mixed", noise="mixed")
+        for i in range(3)
+    ]
+    jax.block_until_ready(scms)
+    path = save(tmp_path / "ens", stack(scms))
+    with jax.log_compiles(), caplog.at_level("WARNING"):
+        back = load(path)
+        stack([*scms, scms[0]])
+        plan(back)
+    compiled = [r.getMessage() for r in caplog.records if "ompil" in r.getMessage()]
+    assert compiled == []

@@ -32,6 +32,7 @@ import numpy as np
 from jaxscm._features import Pipeline, Select
 from jaxscm._mechanisms import Additive, Classifier, Root
 from jaxscm._noise import PARAMETRIC_FAMILIES, Empirical, Parametric
+from jaxscm._pytree import to_device
 from jaxscm._schema import Column, label
 from jaxscm._scm import SCM
 from jaxscm._validate import check_parameters
@@ -60,7 +61,8 @@ class _Node:
         return f"node {self.name!r}"
 
     def array(self, a: Any) -> jax.Array:
-        return jnp.asarray(np.asarray(a, dtype=np.float64), dtype=self.dtype)
+        # cast on the host: jnp.asarray(..., dtype) compiles a conversion per shape
+        return to_device(np.asarray(a, dtype=np.float64).astype(jnp.dtype(self.dtype)))
 
 
 @dataclasses.dataclass

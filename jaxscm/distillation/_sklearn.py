@@ -26,6 +26,7 @@ import numpy as np
 from jaxscm._features import Affine, Cast, Pipeline, Polynomial, Standardize
 from jaxscm._linear import Linear
 from jaxscm._mlp import ACTIVATIONS, MLP
+from jaxscm._pytree import to_device
 from jaxscm._tree import TreeEnsemble
 
 
@@ -176,7 +177,7 @@ def _mlp(est: Any, ctx: Any, classifier: bool) -> MLP:
 
 def _thresholds(t: np.ndarray, ctx: Any) -> Any:
     if jnp.dtype(ctx.dtype) == jnp.float32:
-        return jnp.asarray(round_down_f32(t))
+        return to_device(round_down_f32(t))
     return ctx.array(t)
 
 
@@ -209,11 +210,11 @@ def _pack(
         missing[i, :c] = t["missing_left"]
         value[i, :c] = t["value"]
     return TreeEnsemble(
-        feature=jnp.asarray(feature),
+        feature=to_device(feature),
         threshold=_thresholds(threshold, ctx),
-        left=jnp.asarray(left),
-        right=jnp.asarray(right),
-        missing_left=jnp.asarray(missing),
+        left=to_device(left),
+        right=to_device(right),
+        missing_left=to_device(missing),
         value=ctx.array(value),
         base=ctx.array(base),
         depth=int(depth),
