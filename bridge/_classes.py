@@ -36,6 +36,7 @@ import numpy as np
 
 from bridge._stream import first_bad_column
 from jaxscm import sample
+from jaxscm._sample import sampler_input
 from jaxscm._schema import label
 
 MAX_ROWS = 1 << 21  # the most pooled rows one compiled call draws
@@ -172,6 +173,7 @@ def draw_pool(
       (rows (n, d) in the model's column order, number of valid rows drawn); when
       fewer than n rows are valid the tail holds invalid rows (the caller checks).
     """
+    model = sampler_input(model)  # an ensemble's plan, stacked once on the host
     return _draw_any(key, model, int(per_member), int(n), int(target), int(n_classes))
 
 
@@ -199,6 +201,7 @@ def draw_classes(
       ([1, 1, 0], [1, 2])
     """
     want = jnp.asarray(want, jnp.int32)
+    model = sampler_input(model)
     return _draw_classes(key, model, int(per_member), int(target), int(n_classes), want)
 
 

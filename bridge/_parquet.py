@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from bridge._frame import _codes, columns_of
 from bridge._stream import _batch, checked_batch_fn, raise_if_not_finite
 from jaxscm import Column, atomic_write
+from jaxscm._sample import sampler_input
 
 
 def arrow_schema(columns: Sequence[Column], float_dtype: Any = np.float32) -> pa.Schema:
@@ -127,6 +128,7 @@ def write_parquet(
             f"directory {str(path.parent)!r} for {path.name!r} does not exist"
         )
     columns = columns_of(model)
+    model = sampler_input(model)  # the ensemble's plan, stacked once on the host
     out = jax.eval_shape(lambda k: _batch(k, 0, model, 1), key)
     schema = arrow_schema(columns, out.dtype)
     with (

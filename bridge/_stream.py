@@ -11,6 +11,7 @@ import numpy as np
 
 from bridge._torch import to_torch
 from jaxscm import sample
+from jaxscm._sample import sampler_input
 
 
 def _batch(key: jax.Array, step: jax.Array, model: Any, n: int) -> jax.Array:
@@ -131,7 +132,7 @@ def labelled_rows(
     return *labelled_fn(
         key,
         step,
-        model,
+        sampler_input(model),
         batch_size,
         np.asarray(index, np.int32),
         np.asarray(features, np.int32),
@@ -200,6 +201,7 @@ def stream(
     stop = None if n_batches is None else start + n_batches
     if stop is not None and step >= stop:
         return
+    model = sampler_input(model)  # the ensemble's plan, stacked once on the host
     pending = batch_fn(key, step, model, batch_size)
     while True:
         current = pending

@@ -22,6 +22,7 @@ from bridge._frame import to_frame
 from bridge._stream import first_bad_column, raise_if_not_finite
 from jaxscm import atomic_write, sample
 from jaxscm import do as jaxscm_do
+from jaxscm._sample import sampler_input
 
 _READ_SUFFIXES = {
     ".csv": "csv",
@@ -298,10 +299,12 @@ def write_blocks(
     names = [c.name for c in model.columns]
     per = chunk if k is None or member is not None else -(-chunk // k)
 
+    planned = sampler_input(model)  # an ensemble's plan, stacked once on the host
+
     def dispatch(i: int) -> tuple[Any, Any]:
         if classes is not None:
             return classes.rows(key, model, i)
-        return _draw(jax.random.fold_in(key, i), model, per)
+        return _draw(jax.random.fold_in(key, i), planned, per)
 
     writer = None
     written = 0

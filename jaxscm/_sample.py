@@ -43,13 +43,16 @@ def sample_noise(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*
       >>> sample_noise(jax.random.key(1), scm, 3).shape
       (3, 4)
     """
-    return _sample_noise_jit(key, _sampled(scm), n)
+    return _sample_noise_jit(key, sampler_input(scm), n)
 
 
-def _sampled(scm: SCM | Ensemble) -> Any:
-    """What the compiled functions take: an SCM as it is, an ensemble as its
-    sampler plan (built on the host once per ensemble, so the compiled program
-    does not stack the groups itself)."""
+def sampler_input(scm: Any) -> Any:
+    """What the compiled samplers take: an SCM as it is, an ensemble as its sampler
+    plan (stacked on the host once per ensemble, so the compiled program does not
+    stack the groups itself). A jitted function of one's own that samples should
+    take this instead of the ensemble: `sample` accepts either, and traced with the
+    ensemble the program restacks the plan on every call (a larger program to
+    compile, and a copy of every mechanism array per call)."""
     return plan(scm) if isinstance(scm, Ensemble) else scm
 
 
@@ -87,7 +90,7 @@ def propagate(
       ...                      sample(key, scm, 5)))
       True
     """
-    return _propagate_jit(_sampled(scm), noise)
+    return _propagate_jit(sampler_input(scm), noise)
 
 
 def _propagate(scm: Any, noise: jax.Array) -> jax.Array:
@@ -132,7 +135,7 @@ def sample(key: jax.Array, scm: SCM | Ensemble, n: int) -> Float[Array, "*k n d"
       >>> sample(jax.random.key(1), scm, 100).shape
       (100, 5)
     """
-    return _sample_jit(key, _sampled(scm), n)
+    return _sample_jit(key, sampler_input(scm), n)
 
 
 def _sample(key: jax.Array, scm: Any, n: int) -> jax.Array:

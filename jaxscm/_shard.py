@@ -32,7 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Float
 
 from jaxscm._ensemble import Ensemble
-from jaxscm._sample import sample
+from jaxscm._sample import sample, sampler_input
 
 
 @functools.lru_cache(maxsize=64)
@@ -167,7 +167,7 @@ def sample_sharded(
                 f"axes {members} ({_axes_size(mesh, members)} devices); pass "
                 f"member_axes=() to split rows only"
             )
-    return _sharded_fn(sharding, n)(key, model, n)
+    return _sharded_fn(sharding, n)(key, sampler_input(model), n)
 
 
 def local_rows(x: jax.Array) -> list[tuple[tuple[slice, ...], np.ndarray]]:
