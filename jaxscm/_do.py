@@ -169,11 +169,11 @@ def _do_ensemble(ens: Ensemble, interventions: Mapping[str, Any]) -> Ensemble:
     adjacency[:, :, cols] = 0
     return Ensemble(
         groups=tuple(tuple(g) for g in groups),
-        group=jnp.asarray(group, ens.group.dtype),
+        group=to_device(np.asarray(group, ens.group.dtype)),
         order=ens.order,
         parent_pos=ens.parent_pos,
         parent_mask=to_device(mask),
-        adjacency=jnp.asarray(adjacency, ens.adjacency.dtype),
+        adjacency=to_device(np.asarray(adjacency, ens.adjacency.dtype)),
         columns=ens.columns,
         n_inputs=tuple(tuple(m) for m in n_inputs),
     )

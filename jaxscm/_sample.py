@@ -57,8 +57,7 @@ def sampler_input(scm: Any) -> Any:
 
 
 def _sample_noise(key: jax.Array, scm: Any, n: int) -> jax.Array:
-    if isinstance(scm, Ensemble):
-        scm = plan(scm)
+    scm = sampler_input(scm)
     if not isinstance(scm, SCM):
         return plan_sample_noise(key, scm, n)
     cols = [
@@ -94,8 +93,7 @@ def propagate(
 
 
 def _propagate(scm: Any, noise: jax.Array) -> jax.Array:
-    if isinstance(scm, Ensemble):
-        scm = plan(scm)
+    scm = sampler_input(scm)
     if not isinstance(scm, SCM):
         return plan_propagate(scm, noise)
     n = noise.shape[0]
