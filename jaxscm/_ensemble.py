@@ -536,19 +536,17 @@ def plan_propagate(p: _Plan, noise: Float[Array, "k n d"]) -> Float[Array, "k n 
                     lambda a: jax.lax.dynamic_index_in_dim(a, j, keepdims=False),
                     mechs,
                 )
-                return jax.vmap(lambda m, r, zb: m.apply(r[:w].T, zb))(mech, rows, z)
+                out = jax.vmap(lambda m, r, zb: m.apply(r[:w].T, zb))(mech, rows, z)
+                # cast per branch, not after the select: the same values, and the
+                # other branch's shape is known without tracing the kind twice
+                return out.astype(dtype)
 
-            shape = jax.eval_shape(run, rows, z)
             outs.append(
                 jax.lax.cond(
-                    slots[i] >= 0,
-                    run,
-                    lambda rows, z, s=shape: jnp.zeros(s.shape, s.dtype),
-                    rows,
-                    z,
+                    slots[i] >= 0, run, lambda rows, z: jnp.zeros_like(z), rows, z
                 )
             )
-        value = _select(kind[:, None], outs).astype(dtype)
+        value = _select(kind[:, None], outs)
         return jax.lax.dynamic_update_index_in_dim(x, value[:, None], t, 1), None
 
     x, _ = jax.lax.scan(body, jnp.zeros((k, d, n), dtype), xs)
