@@ -435,7 +435,8 @@ def plan_sample_noise(key: jax.Array, p: _Plan, n: int) -> Float[Array, "k n d"]
         shapes = tuple((jnp.shape(x)[2:], jnp.result_type(x)) for x in leaves)
         sources.setdefault((draw, treedef, shapes), []).append((i, params))
     noise_of = np.zeros(len(p.kinds), np.int32)  # kind -> draw structure
-    drawn: list[dict[int, jax.Array]] = [{} for _ in range(d)]
+    row_of = np.zeros((len(sources), d), np.int32)  # (structure, position) -> row
+    drawn = []  # (k, |ts|, n) per draw structure
     for s, (sig, members) in enumerate(sources.items()):
         ids = [i for i, _ in members]
         noise_of[ids] = s
@@ -449,21 +450,15 @@ def plan_sample_noise(key: jax.Array, p: _Plan, n: int) -> Float[Array, "k n d"]
         own = jax.tree.map(lambda a, at=at: a[at, jnp.arange(k)[:, None]], params)
 
         draw = functools.partial(sig[0], n=n)
-        out = jax.vmap(jax.vmap(draw))(own, keys[:, ts])
-        for j, t in enumerate(ts):
-            drawn[t][s] = out[:, j]
-    cols = []
-    for t in range(d):
-        here = sorted(drawn[t])
-        if len(here) == 1:
-            cols.append(drawn[t][here[0]])
-        else:
-            code = jnp.asarray([here.index(s) if s in here else 0 for s in noise_of])
-            cols.append(
-                _select(code[kind_at[:, t]][:, None], [drawn[t][s] for s in here])
-            )
-    x_pos = jnp.stack(cols, axis=1)  # (k, d, n)
-    return jax.vmap(_to_canonical)(x_pos, p.order).transpose(0, 2, 1)
+        row_of[s, ts] = sum(x.shape[1] for x in drawn) + np.arange(len(ts))
+        drawn.append(jax.vmap(jax.vmap(draw))(own, keys[:, ts]))
+    # Member b's column at position t is the row that its kind's draw structure
+    # wrote there: one gather takes every member's rows to canonical order (a
+    # select per column and a scatter of the (k, d, n) block compiled more).
+    row = jnp.asarray(row_of)[jnp.asarray(noise_of)[kind_at], jnp.arange(d)]
+    row = jax.vmap(_to_canonical)(row, p.order)  # (k, d): canonical column -> row
+    x = jnp.concatenate(drawn, axis=1) if len(drawn) > 1 else drawn[0]
+    return jnp.take_along_axis(x, row[:, :, None], axis=1).transpose(0, 2, 1)
 
 
 def _noise_source(mech: Any) -> tuple[Any, Any]:
