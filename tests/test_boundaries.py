@@ -29,6 +29,9 @@ PRIVATE_ALLOWED = {
     ("benchmarks/fuzz_files.py", "finetune._persist"),
     # one discovery and one cache of node fits shared by the label rules compared
     ("benchmarks/label_mechanism.py", "jaxscm.fitting._build"),
+    # the "fast" mechanism rule's own view of a node (seed, split, models): the
+    # study of how many boosting iterations the rule needs
+    ("benchmarks/mechanism_rule.py", "jaxscm.fitting._fit"),
     # the un-jitted body of jaxscm.sample: the op-by-op baseline of a plain call
     ("benchmarks/compile_time.py", "jaxscm._sample"),
     ("benchmarks/compile_time.py", "jaxscm._sample._sample"),

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from jaxscm import fit, seeded_numpy
+from jaxscm.fitting import prepare
+from jaxscm.fitting._fit import _COMPARE_ITERS, _HGB_ITERS, _compare
 
 
 def test_seeded_numpy__restores_the_global_state_even_on_error():
@@ -67,6 +69,28 @@ def test_fit__fast_choice_is_linear_for_linear_and_hgb_for_nonlinear_nodes():
     assert isinstance(model.causal_mechanism("a"), gcm.EmpiricalDistribution)
     # categorical parent "city" is a string column for DoWhy, so it gets an encoder
     assert model.causal_mechanism("lin").prediction_model._encoders
+    # the comparison stops boosting early; the mechanism fitted on all rows does not
+    wave = model.causal_mechanism("wave").prediction_model.sklearn_model
+    assert wave.n_iter_ == _HGB_ITERS > _COMPARE_ITERS
+
+
+def test_compare__gradient_boosting_stops_after_compare_iters(monkeypatch):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    seen = []
+    fit_hgb = HistGradientBoostingRegressor.fit
+
+    def spy(self, X, y, *args, **kwargs):
+        seen.append(self.max_iter)
+        return fit_hgb(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(HistGradientBoostingRegressor, "fit", spy)
+    table = prepare(_table(), "y")
+    cols = list(table.columns)
+    index = {c.name: j for j, c in enumerate(cols)}
+    choice = _compare(cols[index["wave"]], table.codes, [index["a"]], cols, 0)
+    assert choice == "hgb"
+    assert seen == [_COMPARE_ITERS]
 
 
 def test_fit__same_random_state_same_samples_and_global_rng_untouched():

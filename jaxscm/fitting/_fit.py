@@ -9,11 +9,14 @@
 
 `mechanisms="fast"` (default) picks each node's predictor by one cheap criterion: on
 a fixed 75/25 split of the rows, a linear model (LinearRegression; for classes
-StandardScaler + LogisticRegression) against HistGradientBoosting (100 iterations,
-15 leaves). Gradient boosting is taken only when it cuts the held-out quarter's loss
-(mean squared error; log-loss for classes) by more than 10% - smaller gains are
-within the noise of a quarter of the rows - otherwise the linear model, which is
-cheaper to fit and sample and extrapolates smoothly.
+StandardScaler + LogisticRegression) against HistGradientBoosting (15 leaves, stopped
+after 50 iterations for the comparison). Gradient boosting is taken only when it cuts
+the held-out quarter's loss (mean squared error; log-loss for classes) by more than
+10% - smaller gains are within the noise of a quarter of the rows - otherwise the
+linear model, which is cheaper to fit and sample and extrapolates smoothly. The
+mechanism then fitted on all rows is gradient boosting with 100 iterations. The 50
+(half the boosting work of comparing at 100) were chosen on the validation rows of a
+development subset: `benchmarks/results/mechanism_rule.md`.
 `"linear"` always takes the linear model, `"hgb"` always gradient boosting, and
 `"auto"` hands the choice to DoWhy's `gcm.auto.assign_causal_mechanisms` (quality
 GOOD; much slower: tens of seconds at 30 nodes).
@@ -38,6 +41,8 @@ from jaxscm.fitting._marginals import MarginalOptions
 MECHANISMS = ("fast", "linear", "hgb", "auto")
 TARGET_CLASSIFIERS = ("same", "logistic_cv")
 _HGB_GAIN = 0.9  # gradient boosting must reach below 90% of the linear model's loss
+_HGB_ITERS = 100  # the fitted gradient-boosting mechanisms
+_COMPARE_ITERS = 50  # the comparison's gradient boosting (benchmarks.mechanism_rule)
 
 
 @contextlib.contextmanager
@@ -382,30 +387,33 @@ def _choose(
     return gcm.AdditiveNoiseModel(model), choice
 
 
-def _hgb_options(seed: int) -> dict[str, Any]:
+def _hgb_options(seed: int, max_iter: int = _HGB_ITERS) -> dict[str, Any]:
     # The "hgb" choice uses the same settings for regressors and classifiers.
     return dict(
-        max_iter=100, max_leaf_nodes=15, early_stopping=False, random_state=seed % 2**31
+        max_iter=max_iter,
+        max_leaf_nodes=15,
+        early_stopping=False,
+        random_state=seed % 2**31,
     )
 
 
-def _regressor(choice: str, seed: int) -> Any:
+def _regressor(choice: str, seed: int, max_iter: int = _HGB_ITERS) -> Any:
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import LinearRegression
 
     if choice == "hgb":
-        return HistGradientBoostingRegressor(**_hgb_options(seed))
+        return HistGradientBoostingRegressor(**_hgb_options(seed, max_iter))
     return LinearRegression()
 
 
-def _classifier(choice: str, seed: int) -> Any:
+def _classifier(choice: str, seed: int, max_iter: int = _HGB_ITERS) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     if choice == "hgb":
-        return HistGradientBoostingClassifier(**_hgb_options(seed))
+        return HistGradientBoostingClassifier(**_hgb_options(seed, max_iter))
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
 
 
@@ -430,7 +438,11 @@ def _compare(
     columns: Sequence[Column],
     seed: int,
 ) -> str:
-    """'hgb' if gradient boosting beats the linear model on a held-out quarter."""
+    """'hgb' if gradient boosting beats the linear model on a held-out quarter.
+
+    The comparison's gradient boosting stops after `_COMPARE_ITERS` iterations (the
+    first iterations of the fitted mechanism's `_HGB_ITERS`: boosting has no
+    randomness here)."""
     n = codes.shape[0]
     if n < 40:
         return "linear"
@@ -443,11 +455,13 @@ def _compare(
         if len(np.unique(y[train])) < 2:
             return "linear"
         losses = [
-            _logloss(_classifier(c, seed), X, y, train, test) for c in ("linear", "hgb")
+            _logloss(_classifier(c, seed, _COMPARE_ITERS), X, y, train, test)
+            for c in ("linear", "hgb")
         ]
     else:
         losses = [
-            _mse(_regressor(c, seed), X, y, train, test) for c in ("linear", "hgb")
+            _mse(_regressor(c, seed, _COMPARE_ITERS), X, y, train, test)
+            for c in ("linear", "hgb")
         ]
     return "hgb" if losses[1] < _HGB_GAIN * losses[0] else "linear"
 
@@ -463,8 +477,12 @@ def _logloss(
     model: Any, X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray
 ) -> float:
     model.fit(X[train], y[train])
-    proba = model.predict_proba(X[test])
-    # Classes the training quarter lacked get probability 0 -> clipped, a large loss.
+    return _logloss_of(model, model.predict_proba(X[test]), y[test])
+
+
+def _logloss_of(model: Any, proba: np.ndarray, y: np.ndarray) -> float:
+    """Mean log-loss of `proba` (columns: `model.classes_`) for the labels `y`."""
+    # Classes the training rows lacked get probability 0 -> clipped, a large loss.
     col = {c: i for i, c in enumerate(model.classes_)}
-    p = np.array([proba[r, col[c]] if c in col else 0.0 for r, c in enumerate(y[test])])
+    p = np.array([proba[r, col[c]] if c in col else 0.0 for r, c in enumerate(y)])
     return float(-np.log(np.clip(p, 1e-12, 1.0)).mean())
