@@ -127,29 +127,34 @@ def _encode_like(df: Any, cols: Any, codes: np.ndarray) -> np.ndarray:
     return out
 
 
-def run_one(name: str, n: int, n_dags: int) -> dict[str, Any]:
-    """All candidates on one (table, n)."""
-    import jax
+def dev_split(name: str, n: int) -> tuple[Any, Any, str, Any]:
+    """(train, validation, target, prepared train) of one (table, n), seed 0."""
     import pandas as pd
 
-    import jaxscm
-    from benchmarks.datasets import make_split
-    from jaxscm.fitting import DiscoveryOptions, discover, prepare
-    from jaxscm.fitting._build import fit_on
-
-    t0 = time.perf_counter()
-    from benchmarks.datasets import load_dataset
+    from benchmarks.datasets import load_dataset, make_split
+    from jaxscm.fitting import prepare
 
     rows = load_dataset(name)[0].shape[0]
-    n_val = min(N_VAL, (rows - n) // 2)
-    s = make_split(name, n, 0, n_val=n_val)
+    s = make_split(name, n, 0, n_val=min(N_VAL, (rows - n) // 2))
     target = s.y_train.name or "target"
     # A feature constant on the training rows carries nothing (and `prepare` refuses
     # it): dropped from train and validation alike.
     keep = [c for c in s.X_train if s.X_train[c].nunique(dropna=False) > 1]
     train = pd.concat([s.X_train[keep], s.y_train.rename(target)], axis=1)
     val = pd.concat([s.X_val[keep], s.y_val.rename(target)], axis=1)
-    table = prepare(train, target)
+    return train, val, target, prepare(train, target)
+
+
+def run_one(name: str, n: int, n_dags: int) -> dict[str, Any]:
+    """All candidates on one (table, n)."""
+    import jax
+
+    import jaxscm
+    from jaxscm.fitting import DiscoveryOptions, discover
+    from jaxscm.fitting._build import fit_on
+
+    t0 = time.perf_counter()
+    _, val, _, table = dev_split(name, n)
     cols = table.columns
     t = next(j for j, c in enumerate(cols) if c.is_target)
     k = cols[t].n_categories

@@ -56,7 +56,6 @@ from jaxscm.fitting import _fit as rule  # the rule studied (tests/test_boundari
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = (128, 500)
-N_VAL = 500
 N_DAGS = 4
 ITERS = (5, 10, 15, 20, 25, 30, 40, 50, 75, 100)  # candidates hgb<m>
 TOLERANCE = 0.002  # mean regret allowed above hgb100's, each size
@@ -139,21 +138,12 @@ def _node(
 
 def run_one(name: str, n: int) -> dict[str, Any]:
     """Every distinct (node, parents) of one (table, n)."""
-    import pandas as pd
-
     import jaxscm
-    from benchmarks.datasets import load_dataset, make_split
-    from benchmarks.label_mechanism import _encode_like
-    from jaxscm.fitting import LabelOptions, prepare
+    from benchmarks.label_mechanism import _encode_like, dev_split
+    from jaxscm.fitting import LabelOptions
 
     t0 = time.perf_counter()
-    rows = load_dataset(name)[0].shape[0]
-    s = make_split(name, n, 0, n_val=min(N_VAL, (rows - n) // 2))
-    target = s.y_train.name or "target"
-    keep = [c for c in s.X_train if s.X_train[c].nunique(dropna=False) > 1]
-    train = pd.concat([s.X_train[keep], s.y_train.rename(target)], axis=1)
-    val = pd.concat([s.X_val[keep], s.y_val.rename(target)], axis=1)
-    table = prepare(train, target)
+    train, val, target, table = dev_split(name, n)
     cols = table.columns
     names = [c.name for c in cols]
     vcodes = _encode_like(val, cols, table.codes)
