@@ -95,16 +95,14 @@ def _node(
     col = cols[index[node]]
     pa = [index[p] for p in parents]
     seed = rule._node_seed(0, index, node, parents)
-    n = table.codes.shape[0]
-    X, y = rule._features(table.codes, pa, cols), table.codes[:, index[node]]
+    split = rule._comparison_split(col, table.codes, pa, cols, seed)
+    if split is None:
+        return None  # the rule takes the linear model whatever m is
+    X, y, train, test = split
     Xv, yv = rule._features(vcodes, pa, cols), vcodes[:, index[node]]
     make = rule._classifier if col.kind == "categorical" else rule._regressor
     if col.kind == "categorical":
-        y, yv = y.astype(np.int64), yv.astype(np.int64)
-    perm = np.random.default_rng(seed).permutation(n)
-    test, train = perm[: n // 4], perm[n // 4 :]
-    if n < 40 or (col.kind == "categorical" and len(np.unique(y[train])) < 2):
-        return None  # the rule takes the linear model whatever m is
+        yv = yv.astype(np.int64)
     t = time.perf_counter()
     lin = make("linear", seed).fit(X[train], y[train])
     held_lin = _loss(col, lin, X[test], y[test])
@@ -184,13 +182,14 @@ def _scores(rec: dict[str, Any], m: int | str) -> dict[str, float]:
     rel, regret, agree, hgb = [], [], [], []
     for nd in rec["nodes"]:
         lin, boost = nd["val_linear"], nd["val_hgb"]
-        before = nd["held_hgb"][ITERS.index(100)] < 0.9 * nd["held_linear"]
+        bar = rule._HGB_GAIN * nd["held_linear"]
+        before = nd["held_hgb"][ITERS.index(100)] < bar
         if m == "oracle":
             pick = boost < lin
         elif m == "linear":
             pick = False
         else:
-            pick = nd["held_hgb"][ITERS.index(int(m))] < 0.9 * nd["held_linear"]
+            pick = nd["held_hgb"][ITERS.index(int(m))] < bar
         scale = max(lin, 1e-12)
         rel.append((boost if pick else lin) / scale)
         regret.append(((boost if pick else lin) - min(lin, boost)) / scale)

@@ -443,17 +443,11 @@ def _compare(
     The comparison's gradient boosting stops after `_COMPARE_ITERS` iterations (the
     first iterations of the fitted mechanism's `_HGB_ITERS`: boosting has no
     randomness here)."""
-    n = codes.shape[0]
-    if n < 40:
+    split = _comparison_split(col, codes, parents, columns, seed)
+    if split is None:
         return "linear"
-    X = _features(codes, parents, columns)
-    y = codes[:, columns.index(col)]
-    perm = np.random.default_rng(seed).permutation(n)
-    test, train = perm[: n // 4], perm[n // 4 :]
+    X, y, train, test = split
     if col.kind == "categorical":
-        y = y.astype(np.int64)
-        if len(np.unique(y[train])) < 2:
-            return "linear"
         losses = [
             _logloss(_classifier(c, seed, _COMPARE_ITERS), X, y, train, test)
             for c in ("linear", "hgb")
@@ -464,6 +458,29 @@ def _compare(
             for c in ("linear", "hgb")
         ]
     return "hgb" if losses[1] < _HGB_GAIN * losses[0] else "linear"
+
+
+def _comparison_split(
+    col: Column,
+    codes: np.ndarray,
+    parents: list[int],
+    columns: Sequence[Column],
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(X, y, train rows, held-out rows) of the comparison, or None where it takes
+    the linear model without comparing (under 40 rows; one class in training)."""
+    n = codes.shape[0]
+    if n < 40:
+        return None
+    X = _features(codes, parents, columns)
+    y = codes[:, columns.index(col)]
+    perm = np.random.default_rng(seed).permutation(n)
+    test, train = perm[: n // 4], perm[n // 4 :]
+    if col.kind == "categorical":
+        y = y.astype(np.int64)
+        if len(np.unique(y[train])) < 2:
+            return None
+    return X, y, train, test
 
 
 def _mse(
